@@ -1,0 +1,75 @@
+// One Segment-spec event after validation and enrichment, and one payload item that was rejected.
+#pragma once
+#include "cdp/core/pure.hpp"
+
+#include <rapidjson/document.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "cdp/core/hash.hpp"
+#include "cdp/core/timestamp.hpp"
+
+namespace cdp {
+
+enum class EventType { Track, Identify, Page, Screen, Group, Alias };
+
+const char* event_type_name(EventType t);
+
+// The typed columns of cdp.events. Empty strings stand for SQL NULL.
+struct Event {
+    size_t item_index = 0;     // position of the item in the payload
+    std::string_view raw;      // the item's bytes as sent (for replay of a later rejection)
+    std::string message_id;    // messageId as sent, or "generated:" + hash of the raw item
+    Hash128 message_hash{};    // the dedup key
+    EventType type = EventType::Track;
+    std::string event;         // track: the event name
+    std::string name;          // page/screen: the name
+    std::string anonymous_id, user_id, group_id, previous_id;
+
+    Micros timestamp = 0;  // after the clock-skew rule
+    bool has_original_timestamp = false, has_sent_at = false;
+    Micros original_timestamp = 0, sent_at = 0, received_at = 0;
+
+    std::string page_url, page_path, page_title, page_host, referrer, referrer_host, referrer_medium;
+    std::string utm_source, utm_medium, utm_campaign, utm_term, utm_content;
+    std::string device_type, os, os_version, browser, browser_version;
+    std::string ip, locale;
+
+    // jsonb columns, pointing into the batch's document; null when absent.
+    const rapidjson::Value* properties = nullptr;
+    const rapidjson::Value* traits = nullptr;
+    const rapidjson::Value* context = nullptr;
+    const rapidjson::Value* extra = nullptr;  // integrations and every other top-level key
+
+    // Sessionization: who the visit belongs to (anonymous_id, else user_id) and the result.
+    std::string_view session_actor() const { return anonymous_id.empty() ? std::string_view(user_id) : anonymous_id; }
+    Hash128 session_id{};
+};
+
+// Stable reason codes of cdp.rejected_events.
+namespace reason {
+inline constexpr const char* kInvalidJson = "invalid_json";
+inline constexpr const char* kInvalidUtf8 = "invalid_utf8";
+inline constexpr const char* kNotAnObject = "not_an_object";
+inline constexpr const char* kTooDeep = "too_deep";
+inline constexpr const char* kNulByte = "nul_byte";
+inline constexpr const char* kSizeViolation = "size_violation";
+inline constexpr const char* kInvalidType = "invalid_type";
+inline constexpr const char* kMissingIdentity = "missing_identity";
+inline constexpr const char* kMissingField = "missing_field";
+inline constexpr const char* kInvalidField = "invalid_field";
+inline constexpr const char* kInvalidTimestamp = "invalid_timestamp";
+}  // namespace reason
+
+struct Rejection {
+    size_t item_index = 0;  // position in the payload; 0 for a rejection of the whole payload
+    bool whole_payload = false;
+    const char* reason = "";
+    std::string detail;
+    std::string raw;         // the bytes as sent (made storable as text if they were not)
+    std::string message_id;  // when one could be read
+};
+
+}  // namespace cdp

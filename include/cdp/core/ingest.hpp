@@ -1,0 +1,69 @@
+// Turns one ingest payload (an event, an array of events, or a batch envelope) into validated,
+// enriched events and rejections. Pure C++: the PostgreSQL layer stores what this produces.
+#pragma once
+#include "cdp/core/pure.hpp"
+
+#include <rapidjson/document.h>
+
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cdp/core/event.hpp"
+#include "cdp/core/ip.hpp"
+#include "cdp/core/user_agent.hpp"
+
+namespace cdp {
+
+struct IngestLimits {
+    size_t max_event_bytes = 32 * 1024;   // Segment HTTP API: 32 KB per event
+    size_t max_batch_bytes = 500 * 1024;  // Segment HTTP API: 500 KB per batch
+    int max_depth = 64;                   // nesting of objects and arrays inside one event
+    Micros max_future = kMicrosPerDay;    // how far past receivedAt a corrected timestamp may lie
+    Micros min_timestamp = 946684800LL * kMicrosPerSecond;  // 2000-01-01: earlier is a broken clock
+};
+
+struct IngestOptions {
+    Micros received_at = 0;
+    IpPolicy ip_policy = IpPolicy::Truncate;
+    std::vector<std::string> internal_domains;
+    CachedUserAgentParser* user_agents = nullptr;  // no device/os/browser columns when null
+    IngestLimits limits;
+};
+
+// Owns the parsed document; events point into it, so it lives as long as they are used.
+class IngestBatch {
+public:
+    IngestBatch() = default;
+    IngestBatch(const IngestBatch&) = delete;
+    IngestBatch& operator=(const IngestBatch&) = delete;
+
+    // Parses, validates and enriches; fills events (first occurrence of each messageId only),
+    // rejections, and duplicates_in_payload.
+    void parse(std::string_view payload, const IngestOptions& options);
+
+    // Keeps the events whose flag is true (the rest were duplicates of stored events).
+    void keep_events(const std::vector<bool>& keep);
+
+    std::vector<Event> events;
+    std::vector<Rejection> rejections;
+    size_t duplicates_in_payload = 0;
+    size_t items = 0;  // how many items the payload held
+
+private:
+    void parse_item(rapidjson::Value& item, size_t index, std::string_view raw, const rapidjson::Value* batch_context,
+                    const rapidjson::Value* batch_integrations, const IngestOptions& options);
+    void reject(size_t index, const char* reason, std::string detail, std::string_view raw,
+                std::string message_id = {});
+
+    rapidjson::Document doc_;
+    std::deque<rapidjson::Value> owned_;  // values made here (the extra column), at stable addresses
+};
+
+// The byte spans of the items of a payload that parsed as valid JSON: the elements of a
+// top-level array, the elements of the "batch" array of an envelope, or the whole object.
+// Returns an empty vector when the structure is none of these.
+std::vector<std::string_view> payload_item_spans(std::string_view json);
+
+}  // namespace cdp

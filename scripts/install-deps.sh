@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package pg_cdp needs to build, test and demo. Idempotent: does nothing
+# when everything is present; otherwise runs `apt-get update` once and installs what is missing.
+set -euo pipefail
+
+PACKAGES=(
+  postgresql-15 postgresql-server-dev-15 postgresql-contrib
+  g++ make cmake pkg-config
+  libpqxx-dev rapidjson-dev libre2-dev libyaml-cpp-dev uap-core
+  libgtest-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (or: sudo $0)" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,570 @@
+#include "cdp/core/ingest.hpp"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstring>
+#include <unordered_set>
+
+#include "cdp/core/error.hpp"
+#include "cdp/core/text.hpp"
+#include "cdp/core/url.hpp"
+
+namespace cdp {
+
+const char* event_type_name(EventType t) {
+    switch (t) {
+        case EventType::Track: return "track";
+        case EventType::Identify: return "identify";
+        case EventType::Page: return "page";
+        case EventType::Screen: return "screen";
+        case EventType::Group: return "group";
+        case EventType::Alias: return "alias";
+    }
+    return "track";
+}
+
+namespace {
+
+using rapidjson::Value;
+
+constexpr unsigned kParseFlags =
+    rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
+
+// ---- scanning item spans of valid JSON ---------------------------------------------------
+
+size_t skip_ws(std::string_view s, size_t p) {
+    while (p < s.size() && (s[p] == ' ' || s[p] == '\t' || s[p] == '\n' || s[p] == '\r')) ++p;
+    return p;
+}
+
+// End (one past) of the string starting at the quote at p.
+size_t skip_string(std::string_view s, size_t p) {
+    for (++p; p < s.size(); ++p) {
+        if (s[p] == '\\') ++p;
+        else if (s[p] == '"') return p + 1;
+    }
+    return s.size();
+}
+
+// End (one past) of the value starting at p.
+size_t skip_value(std::string_view s, size_t p) {
+    if (p >= s.size()) return p;
+    if (s[p] == '"') return skip_string(s, p);
+    if (s[p] == '{' || s[p] == '[') {
+        int depth = 0;
+        while (p < s.size()) {
+            char c = s[p];
+            if (c == '"') {
+                p = skip_string(s, p);
+                continue;
+            }
+            if (c == '{' || c == '[') ++depth;
+            else if ((c == '}' || c == ']') && --depth == 0) return p + 1;
+            ++p;
+        }
+        return p;
+    }
+    while (p < s.size() && s[p] != ',' && s[p] != ']' && s[p] != '}' && s[p] != ' ' && s[p] != '\t' &&
+           s[p] != '\n' && s[p] != '\r')
+        ++p;
+    return p;
+}
+
+// Spans of the elements of the array starting at p.
+std::vector<std::string_view> array_elements(std::string_view s, size_t p) {
+    std::vector<std::string_view> out;
+    p = skip_ws(s, p + 1);
+    while (p < s.size() && s[p] != ']') {
+        size_t end = skip_value(s, p);
+        out.push_back(s.substr(p, end - p));
+        p = skip_ws(s, end);
+        if (p < s.size() && s[p] == ',') p = skip_ws(s, p + 1);
+    }
+    return out;
+}
+
+// ---- reading fields ------------------------------------------------------------------------
+
+const Value* member(const Value& obj, const char* name) {
+    auto it = obj.FindMember(name);
+    if (it == obj.MemberEnd() || it->value.IsNull()) return nullptr;
+    return &it->value;
+}
+
+const Value* object_member(const Value* obj, const char* name) {
+    if (obj == nullptr || !obj->IsObject()) return nullptr;
+    const Value* v = member(*obj, name);
+    return v != nullptr && v->IsObject() ? v : nullptr;
+}
+
+std::string_view string_member(const Value* obj, const char* name) {
+    if (obj == nullptr || !obj->IsObject()) return {};
+    const Value* v = member(*obj, name);
+    if (v == nullptr || !v->IsString()) return {};
+    return {v->GetString(), v->GetStringLength()};
+}
+
+// An identifier field: a string, or a number written as text (some SDKs send numeric ids).
+// Returns false when present with another JSON type.
+bool read_id(const Value& obj, const char* name, std::string& out) {
+    const Value* v = member(obj, name);
+    if (v == nullptr) return true;
+    if (v->IsString()) {
+        out.assign(v->GetString(), v->GetStringLength());
+        // Whitespace-only ids identify nobody.
+        if (out.find_first_not_of(" \t\r\n") == std::string::npos) out.clear();
+        return true;
+    }
+    if (v->IsInt64()) {
+        out = std::to_string(v->GetInt64());
+        return true;
+    }
+    if (v->IsUint64()) {
+        out = std::to_string(v->GetUint64());
+        return true;
+    }
+    return false;
+}
+
+// Walks the value: false (with reason) when it nests deeper than max_depth or holds a NUL byte.
+bool check_value(const Value& v, int depth, int max_depth, const char*& reason, std::string& detail) {
+    if (depth > max_depth) {
+        reason = reason::kTooDeep;
+        detail = "the event nests objects and arrays more than " + std::to_string(max_depth) + " levels deep";
+        return false;
+    }
+    if (v.IsString()) {
+        if (std::memchr(v.GetString(), 0, v.GetStringLength()) != nullptr) {
+            reason = reason::kNulByte;
+            detail = "a string value holds a NUL character (\\u0000), which PostgreSQL text cannot store";
+            return false;
+        }
+    } else if (v.IsObject()) {
+        for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+            if (std::memchr(it->name.GetString(), 0, it->name.GetStringLength()) != nullptr) {
+                reason = reason::kNulByte;
+                detail = "an object key holds a NUL character (\\u0000), which PostgreSQL text cannot store";
+                return false;
+            }
+            if (!check_value(it->value, depth + 1, max_depth, reason, detail)) return false;
+        }
+    } else if (v.IsArray()) {
+        for (const Value& e : v.GetArray())
+            if (!check_value(e, depth + 1, max_depth, reason, detail)) return false;
+    }
+    return true;
+}
+
+std::string serialize(const Value& v) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+    v.Accept(writer);
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Raw bytes made storable as PostgreSQL text: invalid UTF-8 and NUL become U+FFFD.
+std::string storable_copy(std::string_view raw) {
+    if (storable_text(raw)) return std::string(raw);
+    std::string out;
+    out.reserve(raw.size());
+    size_t i = 0;
+    while (i < raw.size()) {
+        size_t len = 1;
+        unsigned char c = static_cast<unsigned char>(raw[i]);
+        if (c >= 0xC0) len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if (c != 0 && i + len <= raw.size() && storable_text(raw.substr(i, len))) {
+            out.append(raw.substr(i, len));
+            i += len;
+        } else {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        }
+    }
+    return out;
+}
+
+bool parse_type(std::string_view s, EventType& t) {
+    std::string lc = lowercase(s);
+    if (lc == "track") t = EventType::Track;
+    else if (lc == "identify") t = EventType::Identify;
+    else if (lc == "page") t = EventType::Page;
+    else if (lc == "screen") t = EventType::Screen;
+    else if (lc == "group") t = EventType::Group;
+    else if (lc == "alias") t = EventType::Alias;
+    else return false;
+    return true;
+}
+
+// Adds to `target` (an object) a copy of each member of `defaults` that target lacks.
+void merge_defaults(Value& target, const Value& defaults, rapidjson::Document::AllocatorType& alloc) {
+    for (auto it = defaults.MemberBegin(); it != defaults.MemberEnd(); ++it) {
+        if (target.FindMember(it->name) != target.MemberEnd()) continue;
+        target.AddMember(Value(it->name, alloc), Value(it->value, alloc), alloc);
+    }
+}
+
+// Merges batch-level context or integrations into the item's member of that name.
+void merge_batch_level(Value& item, const char* name, const Value* batch_level,
+                       rapidjson::Document::AllocatorType& alloc) {
+    if (batch_level == nullptr || !batch_level->IsObject() || batch_level->MemberCount() == 0) return;
+    auto it = item.FindMember(name);
+    if (it == item.MemberEnd()) {
+        item.AddMember(Value(name, alloc), Value(*batch_level, alloc), alloc);
+    } else if (it->value.IsNull()) {
+        it->value.CopyFrom(*batch_level, alloc);
+    } else if (it->value.IsObject()) {
+        merge_defaults(it->value, *batch_level, alloc);
+    }
+}
+
+// Top-level keys that become typed columns or jsonb columns of their own.
+bool is_mapped_key(std::string_view k) {
+    static const char* const kMapped[] = {"type", "messageId", "anonymousId", "userId", "event", "name",
+                                          "groupId", "previousId", "timestamp", "originalTimestamp", "sentAt",
+                                          "properties", "traits", "context"};
+    for (const char* m : kMapped)
+        if (k == m) return true;
+    return false;
+}
+
+// Reads an optional timestamp field. Returns false (with detail) when present but not a time.
+bool read_time(const Value& item, const char* name, bool& present, Micros& out, std::string& detail) {
+    const Value* v = member(item, name);
+    present = false;
+    if (v == nullptr) return true;
+    if (v->IsString()) {
+        auto t = parse_iso8601({v->GetString(), v->GetStringLength()});
+        if (t) {
+            present = true;
+            out = *t;
+            return true;
+        }
+        detail = std::string(name) + " \"" + std::string(v->GetString(), std::min<size_t>(v->GetStringLength(), 64)) +
+                 "\" is not an ISO-8601 timestamp";
+        return false;
+    }
+    detail = std::string(name) + " must be an ISO-8601 string";
+    return false;
+}
+
+}  // namespace
+
+std::vector<std::string_view> payload_item_spans(std::string_view json) {
+    size_t p = skip_ws(json, 0);
+    if (p >= json.size()) return {};
+    if (json[p] == '[') return array_elements(json, p);
+    if (json[p] != '{') return {};
+    // An envelope if the top-level object has a "batch" array; else the object is the one item.
+    size_t obj_start = p;
+    p = skip_ws(json, p + 1);
+    while (p < json.size() && json[p] == '"') {
+        size_t key_end = skip_string(json, p);
+        std::string_view key = json.substr(p + 1, key_end - p - 2);
+        p = skip_ws(json, key_end);
+        if (p >= json.size() || json[p] != ':') return {};
+        p = skip_ws(json, p + 1);
+        if (key == "batch" && p < json.size() && json[p] == '[') return array_elements(json, p);
+        p = skip_ws(json, skip_value(json, p));
+        if (p < json.size() && json[p] == ',') p = skip_ws(json, p + 1);
+    }
+    size_t end = skip_value(json, obj_start);
+    return {json.substr(obj_start, end - obj_start)};
+}
+
+void IngestBatch::reject(size_t index, const char* why, std::string detail, std::string_view raw,
+                         std::string message_id) {
+    Rejection r;
+    r.item_index = index;
+    r.reason = why;
+    r.detail = std::move(detail);
+    r.raw = storable_copy(raw);
+    r.message_id = storable_text(message_id) ? std::move(message_id) : std::string();
+    rejections.push_back(std::move(r));
+}
+
+void IngestBatch::parse(std::string_view payload, const IngestOptions& options) {
+    const IngestLimits& limits = options.limits;
+    if (payload.size() > limits.max_batch_bytes) {
+        reject(0, reason::kSizeViolation,
+               "the payload is " + std::to_string(payload.size()) + " bytes, over the batch limit of " +
+                   std::to_string(limits.max_batch_bytes) + " bytes",
+               payload);
+        rejections.back().whole_payload = true;
+        return;
+    }
+    doc_.Parse<kParseFlags>(payload.data(), payload.size());
+    if (doc_.HasParseError()) {
+        rapidjson::ParseErrorCode code = doc_.GetParseError();
+        bool encoding = code == rapidjson::kParseErrorStringInvalidEncoding ||
+                        code == rapidjson::kParseErrorStringUnicodeSurrogateInvalid;
+        reject(0, encoding ? reason::kInvalidUtf8 : reason::kInvalidJson,
+               std::string(rapidjson::GetParseError_En(code)) + " (at byte " + std::to_string(doc_.GetErrorOffset()) +
+                   ")",
+               payload);
+        rejections.back().whole_payload = true;
+        return;
+    }
+
+    const Value* batch_context = nullptr;
+    const Value* batch_integrations = nullptr;
+    Value* item_array = nullptr;
+    if (doc_.IsObject()) {
+        auto it = doc_.FindMember("batch");
+        if (it != doc_.MemberEnd() && it->value.IsArray()) {
+            item_array = &it->value;
+            batch_context = object_member(&doc_, "context");
+            batch_integrations = object_member(&doc_, "integrations");
+        }
+    } else if (doc_.IsArray()) {
+        item_array = &doc_;
+    } else {
+        reject(0, reason::kNotAnObject, "the payload must be an event object, an array of events or a batch envelope",
+               payload);
+        rejections.back().whole_payload = true;
+        return;
+    }
+
+    std::vector<std::string_view> spans = payload_item_spans(payload);
+    size_t count = item_array != nullptr ? item_array->Size() : 1;
+    bool spans_ok = spans.size() == count;
+    items = count;
+    std::vector<std::string> reserialized;  // only when the spans could not be found
+    for (size_t i = 0; i < count; ++i) {
+        if ((i & 255) == 0) check_for_cancel();
+        Value& item = item_array != nullptr ? (*item_array)[static_cast<rapidjson::SizeType>(i)] : doc_;
+        std::string_view raw;
+        if (spans_ok) {
+            raw = spans[i];
+        } else {
+            reserialized.push_back(serialize(item));
+            raw = reserialized.back();
+        }
+        parse_item(item, i, raw, batch_context, batch_integrations, options);
+    }
+
+    // Exact dedup inside the payload: the first occurrence of a messageId wins.
+    std::unordered_set<std::string> seen;
+    seen.reserve(events.size());
+    size_t out = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+        if (!seen.insert(events[i].message_id).second) {
+            ++duplicates_in_payload;
+            continue;
+        }
+        if (out != i) events[out] = std::move(events[i]);
+        ++out;
+    }
+    events.resize(out);
+}
+
+void IngestBatch::keep_events(const std::vector<bool>& keep) {
+    size_t out = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+        if (!keep[i]) continue;
+        if (out != i) events[out] = std::move(events[i]);
+        ++out;
+    }
+    events.resize(out);
+}
+
+void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, const Value* batch_context,
+                             const Value* batch_integrations, const IngestOptions& options) {
+    const IngestLimits& limits = options.limits;
+    if (!item.IsObject()) {
+        reject(index, reason::kNotAnObject, "item " + std::to_string(index) + " is not a JSON object", raw);
+        return;
+    }
+    std::string message_id;
+    bool message_id_ok = read_id(item, "messageId", message_id);
+    if (raw.size() > limits.max_event_bytes) {
+        reject(index, reason::kSizeViolation,
+               "the event is " + std::to_string(raw.size()) + " bytes, over the limit of " +
+                   std::to_string(limits.max_event_bytes) + " bytes",
+               raw, message_id);
+        return;
+    }
+    const char* why = nullptr;
+    std::string detail;
+    if (!check_value(item, 1, limits.max_depth, why, detail)) {
+        reject(index, why, detail, raw, storable_text(message_id) ? message_id : std::string());
+        return;
+    }
+    if (!message_id_ok) {
+        reject(index, reason::kInvalidField, "messageId must be a string", raw);
+        return;
+    }
+
+    Event e;
+    e.item_index = index;
+    e.raw = raw;
+
+    std::string_view type_text = string_member(&item, "type");
+    if (type_text.empty() || !parse_type(type_text, e.type)) {
+        reject(index, reason::kInvalidType,
+               type_text.empty() ? std::string("the event has no \"type\"")
+                                 : "unknown type \"" + std::string(type_text.substr(0, 64)) +
+                                       "\"; expected track, identify, page, screen, group or alias",
+               raw, message_id);
+        return;
+    }
+    for (auto [field, target] : {std::pair<const char*, std::string*>{"userId", &e.user_id},
+                                 {"anonymousId", &e.anonymous_id},
+                                 {"groupId", &e.group_id},
+                                 {"previousId", &e.previous_id}}) {
+        if (!read_id(item, field, *target)) {
+            reject(index, reason::kInvalidField, std::string(field) + " must be a string or a number", raw, message_id);
+            return;
+        }
+    }
+    if (e.user_id.empty() && e.anonymous_id.empty()) {
+        reject(index, reason::kMissingIdentity, "the event needs a userId or an anonymousId", raw, message_id);
+        return;
+    }
+    switch (e.type) {
+        case EventType::Track:
+            e.event = std::string(string_member(&item, "event"));
+            if (e.event.empty()) {
+                reject(index, reason::kMissingField, "a track event needs a non-empty \"event\" name", raw, message_id);
+                return;
+            }
+            break;
+        case EventType::Alias:
+            if (e.previous_id.empty()) {
+                reject(index, reason::kMissingField, "an alias event needs \"previousId\"", raw, message_id);
+                return;
+            }
+            break;
+        case EventType::Group:
+            if (e.group_id.empty()) {
+                reject(index, reason::kMissingField, "a group event needs \"groupId\"", raw, message_id);
+                return;
+            }
+            break;
+        default:
+            break;
+    }
+    for (const char* obj : {"properties", "traits", "context"}) {
+        const Value* v = member(item, obj);
+        if (v != nullptr && !v->IsObject()) {
+            reject(index, reason::kInvalidField, std::string(obj) + " must be a JSON object", raw, message_id);
+            return;
+        }
+    }
+
+    // Timestamps: the client's "timestamp" is the original timestamp unless one is given.
+    bool has_ts = false, has_orig = false;
+    Micros ts = 0, orig = 0;
+    if (!read_time(item, "timestamp", has_ts, ts, detail) ||
+        !read_time(item, "originalTimestamp", has_orig, orig, detail) ||
+        !read_time(item, "sentAt", e.has_sent_at, e.sent_at, detail)) {
+        reject(index, reason::kInvalidTimestamp, detail, raw, message_id);
+        return;
+    }
+    e.has_original_timestamp = has_orig || has_ts;
+    e.original_timestamp = has_orig ? orig : ts;
+    e.received_at = options.received_at;
+    e.timestamp = corrected_timestamp(e.has_original_timestamp ? std::optional<Micros>(e.original_timestamp)
+                                                               : std::nullopt,
+                                      e.has_sent_at && e.has_original_timestamp ? std::optional<Micros>(e.sent_at)
+                                                                                : std::nullopt,
+                                      e.received_at);
+    if (e.timestamp < limits.min_timestamp || e.timestamp > e.received_at + limits.max_future) {
+        reject(index, reason::kInvalidTimestamp,
+               "the event time " + format_iso8601(e.timestamp) + " (after clock-skew correction) lies outside " +
+                   format_iso8601(limits.min_timestamp) + " .. receivedAt + " +
+                   std::to_string(limits.max_future / kMicrosPerHour) + "h",
+               raw, message_id);
+        return;
+    }
+
+    if (message_id.empty()) {
+        // Without a messageId, the same bytes sent twice (a retry) are the same event.
+        Hash128 h = hash128(raw);
+        e.message_id = "generated:" + to_hex(h.data(), h.size());
+    } else {
+        e.message_id = std::move(message_id);
+    }
+    e.message_hash = hash128(e.message_id);
+    if (e.type == EventType::Page || e.type == EventType::Screen) e.name = std::string(string_member(&item, "name"));
+
+    // Batch-level context and integrations fill what the item does not set itself.
+    auto& alloc = doc_.GetAllocator();
+    merge_batch_level(item, "context", batch_context, alloc);
+    merge_batch_level(item, "integrations", batch_integrations, alloc);
+
+    // Everything that is not a typed or jsonb column of its own is kept in "extra" (but never
+    // the write key, which is a credential).
+    owned_.emplace_back(rapidjson::kObjectType);
+    Value& extra = owned_.back();
+    for (auto it = item.MemberBegin(); it != item.MemberEnd(); ++it) {
+        std::string_view k(it->name.GetString(), it->name.GetStringLength());
+        if (is_mapped_key(k) || k == "writeKey") continue;
+        extra.AddMember(Value(it->name, alloc), it->value, alloc);  // moves the value
+    }
+    e.extra = extra.MemberCount() > 0 ? &extra : nullptr;
+    e.properties = object_member(&item, "properties");
+    e.traits = object_member(&item, "traits");
+    e.context = object_member(&item, "context");
+
+    // Page, referrer and campaign. Page events carry url/path/referrer in properties too.
+    const Value* page = object_member(e.context, "page");
+    auto page_field = [&](const char* name) {
+        std::string_view v = string_member(page, name);
+        if (v.empty() && (e.type == EventType::Page || e.type == EventType::Screen))
+            v = string_member(e.properties, name);
+        return std::string(v);
+    };
+    e.page_url = page_field("url");
+    e.page_path = page_field("path");
+    e.page_title = page_field("title");
+    e.referrer = page_field("referrer");
+    UrlParts url = split_url(e.page_url);
+    if (e.page_path.empty()) e.page_path = std::string(url.path);
+    e.page_host = lowercase(url.host);
+    if (!e.referrer.empty()) {
+        e.referrer_host = lowercase(split_url(e.referrer).host);
+        e.referrer_medium = referrer_medium(e.referrer_host, e.page_host, options.internal_domains);
+    }
+    const Value* campaign = object_member(e.context, "campaign");
+    if (campaign != nullptr) {
+        e.utm_source = std::string(string_member(campaign, "source"));
+        e.utm_medium = std::string(string_member(campaign, "medium"));
+        e.utm_campaign = std::string(string_member(campaign, "name"));
+        e.utm_term = std::string(string_member(campaign, "term"));
+        e.utm_content = std::string(string_member(campaign, "content"));
+    } else if (!url.query.empty()) {
+        e.utm_source = query_param(url.query, "utm_source");
+        e.utm_medium = query_param(url.query, "utm_medium");
+        e.utm_campaign = query_param(url.query, "utm_campaign");
+        e.utm_term = query_param(url.query, "utm_term");
+        e.utm_content = query_param(url.query, "utm_content");
+    }
+
+    // Device, OS and browser: from the user agent when there is one, else from the SDK's context.
+    std::string_view ua = string_member(e.context, "userAgent");
+    if (!ua.empty() && options.user_agents != nullptr) {
+        const UserAgentInfo& info = options.user_agents->parse(ua);
+        e.browser = info.browser;
+        e.browser_version = info.browser_version();
+        e.os = info.os;
+        e.os_version = info.os_version();
+        e.device_type = info.device_type();
+    } else {
+        const Value* os = object_member(e.context, "os");
+        e.os = std::string(string_member(os, "name"));
+        e.os_version = std::string(string_member(os, "version"));
+        std::string device = lowercase(string_member(object_member(e.context, "device"), "type"));
+        std::string os_lc = lowercase(e.os);
+        if (device == "ios" || device == "android" || os_lc == "ios" || os_lc == "android" || os_lc == "iphone os")
+            e.device_type = "mobile";
+        else if (!device.empty())
+            e.device_type = device;
+    }
+    e.ip = apply_ip_policy(string_member(e.context, "ip"), options.ip_policy);
+    e.locale = std::string(string_member(e.context, "locale"));
+    events.push_back(std::move(e));
+}
+
+}  // namespace cdp
