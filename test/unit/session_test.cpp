@@ -22,8 +22,8 @@ TEST(Sessions, GapOfMoreThanTimeoutStartsANewSession) {
     EXPECT_EQ(ev[0].session_id, ev[1].session_id);
     EXPECT_EQ(ev[1].session_id, ev[2].session_id);  // 30 minutes exactly is still the same visit
     EXPECT_NE(ev[2].session_id, ev[3].session_id);
-    EXPECT_TRUE(states["a"].changed);
-    EXPECT_EQ(states["a"].session_id, ev[3].session_id);
+    EXPECT_TRUE(states["a:a"].changed);
+    EXPECT_EQ(states["a:a"].session_id, ev[3].session_id);
 }
 
 TEST(Sessions, OrderInTheBatchDoesNotMatterOnlyEventTime) {
@@ -41,7 +41,7 @@ TEST(Sessions, ActorsAreIndependentAndUserIdStandsInForAnonymous) {
     std::unordered_map<std::string, SessionState> states;
     assign_sessions(ev, states, kTimeout, 1);
     EXPECT_NE(ev[0].session_id, ev[1].session_id);
-    EXPECT_EQ(states.count("u1"), 1u);
+    EXPECT_EQ(states.count("u:u1"), 1u);
 }
 
 TEST(Sessions, NewCampaignStartsANewSession) {
@@ -57,7 +57,7 @@ TEST(Sessions, ContinuesStateAcrossBatches) {
     std::unordered_map<std::string, SessionState> states;
     std::vector<Event> first = {at("a", 0)};
     assign_sessions(first, states, kTimeout, 1);
-    states["a"].changed = false;
+    states["a:a"].changed = false;
     std::vector<Event> second = {at("a", 20)};
     assign_sessions(second, states, kTimeout, 1);
     EXPECT_EQ(first[0].session_id, second[0].session_id);
@@ -70,13 +70,13 @@ TEST(Sessions, VeryLateEventGetsItsOwnSessionAndLeavesStateAlone) {
     std::unordered_map<std::string, SessionState> states;
     std::vector<Event> now = {at("a", 1000)};
     assign_sessions(now, states, kTimeout, 1);
-    SessionState before = states["a"];
+    SessionState before = states["a:a"];
     std::vector<Event> late = {at("a", 10), at("a", 15)};
     assign_sessions(late, states, kTimeout, 1);
     EXPECT_NE(late[0].session_id, now[0].session_id);
     EXPECT_EQ(late[0].session_id, late[1].session_id);  // same 30-minute bucket
-    EXPECT_EQ(states["a"].session_id, before.session_id);
-    EXPECT_EQ(states["a"].last_seen, before.last_seen);
+    EXPECT_EQ(states["a:a"].session_id, before.session_id);
+    EXPECT_EQ(states["a:a"].last_seen, before.last_seen);
 }
 
 TEST(Sessions, IdsAreStableAndShapedAsUuids) {

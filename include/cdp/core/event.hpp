@@ -43,8 +43,8 @@ struct Event {
     const rapidjson::Value* context = nullptr;
     const rapidjson::Value* extra = nullptr;  // integrations and every other top-level key
 
-    // Sessionization: who the visit belongs to (anonymous_id, else user_id) and the result.
-    std::string_view session_actor() const { return anonymous_id.empty() ? std::string_view(user_id) : anonymous_id; }
+    // Sessionization: whose visit this is ("a:" + anonymous_id, else "u:" + user_id) and the result.
+    std::string session_actor() const { return anonymous_id.empty() ? "u:" + user_id : "a:" + anonymous_id; }
     Hash128 session_id{};
 };
 

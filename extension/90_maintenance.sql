@@ -1,0 +1,31 @@
+-- Scheduled work, called by any scheduler (pg_cron where installed): never a hidden thread.
+
+-- Forgets messageIds older than cdp.dedup_window, drops session states nobody can continue,
+-- and creates next month's events partition ahead of time.
+CREATE FUNCTION cdp.tick(OUT task text, OUT affected bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dedup_window text := coalesce(current_setting('cdp.dedup_window', true), '7 days');
+    session_timeout interval := coalesce(current_setting('cdp.session_timeout', true), '30 minutes')::interval;
+    n bigint;
+BEGIN
+    IF lower(dedup_window) NOT IN ('infinity', 'forever') THEN
+        DELETE FROM cdp_internal.message_ids WHERE received_at < now() - dedup_window::interval;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        task := 'forget message ids older than ' || dedup_window; affected := n; RETURN NEXT;
+    END IF;
+
+    -- A state idle for longer than the timeout only tells that the next event opens a new
+    -- session, which an absent state tells as well (plus a day of grace for late events).
+    DELETE FROM cdp_internal.session_state WHERE last_seen < now() - session_timeout - interval '1 day';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    task := 'drop idle session states'; affected := n; RETURN NEXT;
+
+    PERFORM cdp_internal.ensure_events_partition(now() + interval '1 month');
+    task := 'create next month''s events partition'; affected := 1; RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION cdp.tick() IS 'Periodic maintenance: dedup window, idle sessions, partitions ahead of time';

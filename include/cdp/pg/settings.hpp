@@ -1,0 +1,24 @@
+// The extension's GUC settings (cdp.*), defined in _PG_init.
+#pragma once
+
+#include "cdp/core/ip.hpp"
+#include "cdp/core/timestamp.hpp"
+#include "cdp/pg/postgres.hpp"
+
+namespace cdp::pg {
+
+extern char* setting_dedup_window;       // cdp.dedup_window: an interval, or "infinity"
+extern char* setting_session_timeout;    // cdp.session_timeout: an interval
+extern int setting_ip_policy;            // cdp.ip_policy: full | truncate | drop
+extern char* setting_internal_domains;   // cdp.internal_domains: comma-separated hosts
+extern char* setting_uap_regexes_path;   // cdp.uap_regexes_path: uap-core regexes.yaml ("" turns UA parsing off)
+extern int setting_max_batch_bytes;      // cdp.max_batch_bytes
+
+void define_settings();
+
+// The interval setting in microseconds; -1 for "infinity". Raises a clear error when unusable.
+Micros interval_setting(const char* name, const char* value, bool allow_infinity);
+
+IpPolicy ip_policy();
+
+}  // namespace cdp::pg

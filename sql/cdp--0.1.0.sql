@@ -1,0 +1,273 @@
+-- pg_cdp 0.1.0 install script, assembled from extension/*.sql by make; do not edit.
+\echo Use "CREATE EXTENSION cdp" to load this file. \quit
+
+-- from extension/00_schemas.sql
+-- Schemas and workspaces. `cdp` (created by CREATE EXTENSION from the control file) is the
+-- public API; `cdp_internal` holds state users do not query directly.
+
+CREATE SCHEMA cdp_internal;
+COMMENT ON SCHEMA cdp_internal IS 'pg_cdp internal state; not a stable interface';
+
+-- Every customer-data table carries workspace_id: the tenant, and the distribution column if
+-- the data ever moves to Citus. Workspace 1 is the default.
+CREATE TABLE cdp.workspaces (
+    workspace_id integer PRIMARY KEY CHECK (workspace_id > 0),
+    name text NOT NULL UNIQUE CHECK (name <> ''),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE cdp.workspaces IS 'Tenants; every customer-data row belongs to one';
+INSERT INTO cdp.workspaces (workspace_id, name) VALUES (1, 'default');
+SELECT pg_catalog.pg_extension_config_dump('cdp.workspaces', 'WHERE workspace_id <> 1');
+
+CREATE FUNCTION cdp.create_workspace(name text) RETURNS integer
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO cdp.workspaces (workspace_id, name)
+    SELECT coalesce(max(workspace_id), 0) + 1, create_workspace.name FROM cdp.workspaces
+    RETURNING workspace_id;
+END;
+COMMENT ON FUNCTION cdp.create_workspace(text) IS 'Creates a workspace (tenant) and returns its id';
+
+-- from extension/10_events.sql
+-- Events: one row per accepted event, partitioned by month of the event time. Typed columns
+-- for what every query needs; properties, traits, context and extra (every other top-level
+-- key, integrations among them) as jsonb, so nothing the client sent is lost.
+
+CREATE TABLE cdp.events (
+    workspace_id integer NOT NULL,
+    event_id text NOT NULL,               -- messageId as sent (or "generated:<hash>" when absent)
+    type text NOT NULL,                   -- track | identify | page | screen | group | alias
+    event text,                           -- track: the event name
+    name text,                            -- page / screen: the name
+    anonymous_id text,
+    user_id text,
+    group_id text,
+    previous_id text,
+    profile_id bigint,                    -- set by identity resolution
+    "timestamp" timestamptz NOT NULL,     -- event time after the clock-skew correction
+    original_timestamp timestamptz,       -- the client's clock
+    sent_at timestamptz,                  -- the client's clock when sending
+    received_at timestamptz NOT NULL,     -- the server's clock
+    session_id uuid,
+    page_url text,
+    page_path text,
+    page_title text,
+    referrer text,
+    referrer_host text,
+    referrer_medium text,                 -- search | social | email | internal | unknown
+    utm_source text,
+    utm_medium text,
+    utm_campaign text,
+    utm_term text,
+    utm_content text,
+    device_type text,                     -- desktop | mobile | tablet | bot | other
+    os text,
+    os_version text,
+    browser text,
+    browser_version text,
+    ip inet,                              -- per cdp.ip_policy
+    locale text,
+    properties jsonb,
+    traits jsonb,
+    context jsonb,
+    extra jsonb
+) PARTITION BY RANGE ("timestamp");
+COMMENT ON TABLE cdp.events IS 'Accepted events, one row each, partitioned by month of event time';
+
+CREATE INDEX events_workspace_time_idx ON cdp.events (workspace_id, "timestamp");
+CREATE INDEX events_workspace_anonymous_idx ON cdp.events (workspace_id, anonymous_id);
+CREATE INDEX events_workspace_user_idx ON cdp.events (workspace_id, user_id);
+SELECT pg_catalog.pg_extension_config_dump('cdp.events', '');
+
+-- Creates the month's partition of cdp.events if it is missing. Partitions are made as plain
+-- tables and attached, which locks cdp.events only in SHARE UPDATE EXCLUSIVE mode: concurrent
+-- ingest keeps writing, and two creators queue instead of deadlocking.
+CREATE FUNCTION cdp_internal.ensure_events_partition(event_time timestamptz) RETURNS regclass
+LANGUAGE plpgsql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    month_start timestamp := date_trunc('month', event_time AT TIME ZONE 'UTC');
+    lower_bound timestamptz := month_start AT TIME ZONE 'UTC';
+    upper_bound timestamptz := (month_start + interval '1 month') AT TIME ZONE 'UTC';
+    partition_name text := format('events_%s', to_char(month_start, 'YYYY_MM'));
+    partition regclass;
+BEGIN
+    LOCK TABLE cdp.events IN SHARE UPDATE EXCLUSIVE MODE;
+    partition := to_regclass(format('cdp.%I', partition_name));
+    IF partition IS NOT NULL THEN
+        RETURN partition;
+    END IF;
+    EXECUTE format('CREATE TABLE cdp.%I (LIKE cdp.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS'
+                   ' INCLUDING STORAGE INCLUDING COMPRESSION)', partition_name);
+    EXECUTE format('ALTER TABLE cdp.events ATTACH PARTITION cdp.%I FOR VALUES FROM (%L) TO (%L)',
+                   partition_name, lower_bound, upper_bound);
+    RETURN format('cdp.%I', partition_name)::regclass;
+END;
+$$;
+COMMENT ON FUNCTION cdp_internal.ensure_events_partition(timestamptz) IS
+    'Creates the monthly partition of cdp.events that holds the given time, if missing';
+
+-- Every payload item that did not become an event, with the reason and the text as sent.
+CREATE TABLE cdp.rejected_events (
+    rejected_id bigint GENERATED ALWAYS AS IDENTITY,
+    workspace_id integer NOT NULL,
+    received_at timestamptz NOT NULL,
+    reason text NOT NULL,          -- a stable code: invalid_json, size_violation, missing_identity, ...
+    detail text NOT NULL,          -- what exactly was wrong
+    message_id text,               -- when one could be read
+    item_index integer,            -- position in the payload; NULL when the whole payload was rejected
+    raw text NOT NULL,             -- the bytes as sent (invalid UTF-8 shown as U+FFFD)
+    PRIMARY KEY (workspace_id, rejected_id)
+);
+COMMENT ON TABLE cdp.rejected_events IS 'Payload items that were not stored as events, with reason and raw text';
+CREATE INDEX rejected_events_workspace_time_idx ON cdp.rejected_events (workspace_id, received_at);
+SELECT pg_catalog.pg_extension_config_dump('cdp.rejected_events', '');
+
+-- Exact dedup: a unique key the time-partitioned events table cannot give. One row per
+-- messageId (as a 128-bit hash) seen within cdp.dedup_window.
+CREATE TABLE cdp_internal.message_ids (
+    workspace_id integer NOT NULL,
+    message_hash uuid NOT NULL,
+    received_at timestamptz NOT NULL,
+    PRIMARY KEY (workspace_id, message_hash)
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.message_ids', '');
+
+-- The open session of each actor ("a:" anonymous id or "u:" user id), continued across batches.
+CREATE TABLE cdp_internal.session_state (
+    workspace_id integer NOT NULL,
+    actor text NOT NULL,
+    session_id uuid NOT NULL,
+    started_at timestamptz NOT NULL,
+    last_seen timestamptz NOT NULL,
+    campaign text NOT NULL DEFAULT '',
+    PRIMARY KEY (workspace_id, actor)
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.session_state', '');
+
+-- from extension/20_ingest.sql
+-- Ingest: Segment-spec events in, typed rows out.
+
+CREATE FUNCTION cdp.ingest(
+    payload text,
+    workspace_id integer DEFAULT 1,
+    received_at timestamptz DEFAULT NULL,
+    OUT accepted integer,
+    OUT duplicates integer,
+    OUT rejected integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'cdp_ingest_text'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION cdp.ingest(text, integer, timestamptz) IS
+    'Ingests one Segment-spec event, a JSON array of events, or a {"batch": [...]} envelope; '
+    'returns how many were accepted, were duplicates, were rejected (see cdp.rejected_events)';
+
+CREATE FUNCTION cdp.ingest(
+    payload jsonb,
+    workspace_id integer DEFAULT 1,
+    received_at timestamptz DEFAULT NULL,
+    OUT accepted integer,
+    OUT duplicates integer,
+    OUT rejected integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'cdp_ingest_jsonb'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION cdp.ingest(jsonb, integer, timestamptz) IS
+    'cdp.ingest for callers that already hold jsonb';
+
+-- Puts rejected payloads through ingest again (after a fix upstream or a changed rule); the ones
+-- that are now accepted or found to be duplicates are removed from cdp.rejected_events.
+CREATE FUNCTION cdp.replay_rejected(rejected_ids bigint[], workspace_id integer DEFAULT 1,
+                                    OUT accepted integer, OUT duplicates integer, OUT rejected integer)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    result record;
+BEGIN
+    accepted := 0;
+    duplicates := 0;
+    rejected := 0;
+    FOR r IN
+        DELETE FROM cdp.rejected_events e
+        WHERE e.workspace_id = replay_rejected.workspace_id AND e.rejected_id = ANY (rejected_ids)
+        RETURNING e.raw, e.received_at
+    LOOP
+        result := cdp.ingest(r.raw, replay_rejected.workspace_id, r.received_at);
+        accepted := accepted + result.accepted;
+        duplicates := duplicates + result.duplicates;
+        rejected := rejected + result.rejected;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION cdp.replay_rejected(bigint[], integer) IS
+    'Re-ingests rejected payloads; those rejected again are recorded anew with their current reason';
+
+-- from extension/30_sessions.sql
+-- Sessions: one row per visit, summarised from the events that ingest gave a session_id.
+
+CREATE VIEW cdp.sessions AS
+SELECT
+    workspace_id,
+    session_id,
+    (array_agg(anonymous_id ORDER BY "timestamp") FILTER (WHERE anonymous_id IS NOT NULL))[1] AS anonymous_id,
+    (array_agg(user_id ORDER BY "timestamp" DESC) FILTER (WHERE user_id IS NOT NULL))[1] AS user_id,
+    min("timestamp") AS started_at,
+    max("timestamp") AS ended_at,
+    max("timestamp") - min("timestamp") AS duration,
+    count(*) AS events,
+    count(*) FILTER (WHERE type IN ('page', 'screen')) AS pages,
+    (array_agg(page_path ORDER BY "timestamp") FILTER (WHERE type IN ('page', 'screen')))[1] AS landing_page,
+    (array_agg(page_path ORDER BY "timestamp" DESC) FILTER (WHERE type IN ('page', 'screen')))[1] AS exit_page,
+    array_agg(page_path ORDER BY "timestamp") FILTER (WHERE type IN ('page', 'screen')) AS page_sequence,
+    (array_agg(referrer_host ORDER BY "timestamp") FILTER (WHERE referrer_host IS NOT NULL))[1] AS referrer_host,
+    (array_agg(referrer_medium ORDER BY "timestamp") FILTER (WHERE referrer_medium IS NOT NULL))[1] AS referrer_medium,
+    (array_agg(utm_source ORDER BY "timestamp") FILTER (WHERE utm_source IS NOT NULL))[1] AS utm_source,
+    (array_agg(utm_medium ORDER BY "timestamp") FILTER (WHERE utm_medium IS NOT NULL))[1] AS utm_medium,
+    (array_agg(utm_campaign ORDER BY "timestamp") FILTER (WHERE utm_campaign IS NOT NULL))[1] AS utm_campaign,
+    (array_agg(device_type ORDER BY "timestamp") FILTER (WHERE device_type IS NOT NULL))[1] AS device_type,
+    count(*) FILTER (WHERE type = 'page') = 1 AND count(*) = 1 AS bounced
+FROM cdp.events
+WHERE session_id IS NOT NULL
+GROUP BY workspace_id, session_id;
+COMMENT ON VIEW cdp.sessions IS
+    'One row per visit: duration, pages, landing and exit page, page sequence, referrer, campaign, device';
+
+-- from extension/90_maintenance.sql
+-- Scheduled work, called by any scheduler (pg_cron where installed): never a hidden thread.
+
+-- Forgets messageIds older than cdp.dedup_window, drops session states nobody can continue,
+-- and creates next month's events partition ahead of time.
+CREATE FUNCTION cdp.tick(OUT task text, OUT affected bigint)
+RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dedup_window text := coalesce(current_setting('cdp.dedup_window', true), '7 days');
+    session_timeout interval := coalesce(current_setting('cdp.session_timeout', true), '30 minutes')::interval;
+    n bigint;
+BEGIN
+    IF lower(dedup_window) NOT IN ('infinity', 'forever') THEN
+        DELETE FROM cdp_internal.message_ids WHERE received_at < now() - dedup_window::interval;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        task := 'forget message ids older than ' || dedup_window; affected := n; RETURN NEXT;
+    END IF;
+
+    -- A state idle for longer than the timeout only tells that the next event opens a new
+    -- session, which an absent state tells as well (plus a day of grace for late events).
+    DELETE FROM cdp_internal.session_state WHERE last_seen < now() - session_timeout - interval '1 day';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    task := 'drop idle session states'; affected := n; RETURN NEXT;
+
+    PERFORM cdp_internal.ensure_events_partition(now() + interval '1 month');
+    task := 'create next month''s events partition'; affected := 1; RETURN NEXT;
+END;
+$$;
+COMMENT ON FUNCTION cdp.tick() IS 'Periodic maintenance: dedup window, idle sessions, partitions ahead of time';

@@ -1,0 +1,41 @@
+#include "cdp/pg/spi.hpp"
+
+namespace cdp::pg {
+
+void spi_connect() {
+    int rc = SPI_connect();
+    if (rc != SPI_OK_CONNECT)
+        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not connect to SPI"),
+                        errdetail("SPI_connect returned %s.", SPI_result_code_string(rc)),
+                        errhint("This is a bug; please report it.")));
+}
+
+void spi_finish() {
+    int rc = SPI_finish();
+    if (rc != SPI_OK_FINISH)
+        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not finish SPI"),
+                        errdetail("SPI_finish returned %s.", SPI_result_code_string(rc)),
+                        errhint("This is a bug; please report it.")));
+}
+
+void spi_run_cached(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
+                    bool read_only) {
+    if (*plan == nullptr) {
+        SPIPlanPtr p = SPI_prepare(sql, nargs, types);
+        if (p == nullptr)
+            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not prepare an internal statement"),
+                            errdetail("SPI_prepare failed with %s for: %s", SPI_result_code_string(SPI_result), sql),
+                            errhint("Check that the cdp extension is installed completely.")));
+        if (SPI_keepplan(p) != 0)
+            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not keep an internal statement"),
+                            errdetail("SPI_keepplan failed for: %s", sql), errhint("This is a bug; please report it.")));
+        *plan = p;
+    }
+    int rc = SPI_execute_plan(*plan, args, nulls, read_only, 0);
+    if (rc < 0)
+        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("an internal statement failed"),
+                        errdetail("SPI_execute_plan returned %s for: %s", SPI_result_code_string(rc), sql),
+                        errhint("This is a bug; please report it.")));
+}
+
+}  // namespace cdp::pg

@@ -1,0 +1,476 @@
+// cdp.ingest(text|jsonb, workspace_id, received_at): the SQL entry points of event ingest.
+// The C++ core parses, validates, enriches and sessionizes; this file moves data between it and
+// PostgreSQL: set-based SPI statements for dedup and session state, bulk insert for the rows.
+#include <algorithm>
+#include <memory>
+#include <unordered_map>
+
+#include "cdp/core/ingest.hpp"
+#include "cdp/core/session.hpp"
+#include "cdp/core/url.hpp"
+#include "cdp/pg/guard.hpp"
+#include "cdp/pg/jsonb.hpp"
+#include "cdp/pg/row_writer.hpp"
+#include "cdp/pg/settings.hpp"
+#include "cdp/pg/spi.hpp"
+
+extern "C" {
+PGDLLEXPORT Datum cdp_ingest_text(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_ingest_jsonb(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cdp_ingest_text);
+PG_FUNCTION_INFO_V1(cdp_ingest_jsonb);
+}
+
+namespace cdp::pg {
+
+namespace {
+
+// All C++ state of one call, owned by the call's memory context (see ContextOwned).
+struct IngestWork {
+    IngestBatch batch;
+    IngestOptions options;
+    std::unordered_map<std::string, SessionState> sessions;
+    std::vector<std::string> actors;                  // distinct session actors, byte order
+    std::vector<const std::string*> changed_actors;   // keys of sessions that moved on
+    std::vector<Micros> months;                       // first instant of each month with events
+};
+
+// The user-agent parser, built once per backend (and again if cdp.uap_regexes_path changes).
+struct UserAgents {
+    std::string path;
+    std::unique_ptr<UserAgentParser> parser;
+    std::unique_ptr<CachedUserAgentParser> cache;
+};
+UserAgents* user_agents = nullptr;
+
+CachedUserAgentParser* user_agent_parser() {
+    const char* path = setting_uap_regexes_path != nullptr ? setting_uap_regexes_path : "";
+    if (path[0] == '\0') return nullptr;
+    CachedUserAgentParser* result = nullptr;
+    guarded([&] {
+        if (user_agents == nullptr) user_agents = new UserAgents();
+        if (!user_agents->parser || user_agents->path != path) {
+            user_agents->cache.reset();
+            user_agents->parser.reset();
+            user_agents->parser = std::make_unique<UserAgentParser>(path);
+            user_agents->cache = std::make_unique<CachedUserAgentParser>(*user_agents->parser);
+            user_agents->path = path;
+        }
+        result = user_agents->cache.get();
+    });
+    return result;
+}
+
+constexpr Micros kPostgresEpochOffset =
+    static_cast<Micros>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+
+Micros to_unix(TimestampTz t) { return t + kPostgresEpochOffset; }
+TimestampTz to_postgres(Micros t) { return t - kPostgresEpochOffset; }
+
+Datum text_datum(const std::string& s) { return PointerGetDatum(cstring_to_text_with_len(s.data(), s.size())); }
+
+Datum uuid_datum(const Hash128& h) {
+    auto* u = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
+    memcpy(u->data, h.data(), UUID_LEN);
+    return UUIDPGetDatum(u);
+}
+
+// ---- dedup ----------------------------------------------------------------------------------
+
+// Claims the messageIds in cdp_internal.message_ids; returns, per event, whether it is new.
+// Within the window a stored messageId makes the event a duplicate; past it, the claim renews.
+// Rows are claimed in hash order, so concurrent batches never deadlock on each other.
+bool* claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_at, Micros window) {
+    static SPIPlanPtr plan = nullptr;
+    const std::vector<Event>& events = work->batch.events;
+    int n = static_cast<int>(events.size());
+    Datum* hashes = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    for (int i = 0; i < n; ++i) hashes[i] = uuid_datum(events[i].message_hash);
+    Datum window_datum = (Datum)0;
+    if (window >= 0) {
+        auto* iv = static_cast<Interval*>(palloc0(sizeof(Interval)));
+        iv->time = window;
+        window_datum = IntervalPGetDatum(iv);
+    }
+    Oid types[] = {INT4OID, UUIDARRAYOID, TIMESTAMPTZOID, INTERVALOID};
+    Datum args[] = {Int32GetDatum(workspace), PointerGetDatum(construct_array(hashes, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),
+                    TimestampTzGetDatum(received_at), window_datum};
+    char nulls[] = {' ', ' ', ' ', window >= 0 ? ' ' : 'n'};
+    spi_run_cached(&plan,
+                   "WITH input AS (SELECT h, i FROM unnest($2) WITH ORDINALITY AS u(h, i)), "
+                   "claimed AS ("
+                   " INSERT INTO cdp_internal.message_ids AS d (workspace_id, message_hash, received_at)"
+                   " SELECT $1, h, $3 FROM input ORDER BY h"
+                   " ON CONFLICT (workspace_id, message_hash) DO UPDATE SET received_at = excluded.received_at"
+                   "  WHERE d.received_at < excluded.received_at - $4"
+                   " RETURNING message_hash) "
+                   "SELECT array_agg(i) FROM input JOIN claimed ON claimed.message_hash = input.h",
+                   4, types, args, nulls, false);
+    bool* is_new = static_cast<bool*>(palloc0(sizeof(bool) * n));
+    bool isnull;
+    Datum result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    if (!isnull) {
+        ArrayType* arr = DatumGetArrayTypeP(result);
+        Datum* items;
+        int count;
+        deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, nullptr, &count);
+        for (int i = 0; i < count; ++i) is_new[DatumGetInt64(items[i]) - 1] = true;
+    }
+    return is_new;
+}
+
+// ---- sessions -------------------------------------------------------------------------------
+
+void load_session_states(IngestWork* work, int32 workspace) {
+    static SPIPlanPtr plan = nullptr;
+    int n = static_cast<int>(work->actors.size());
+    Datum* actors = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    for (int i = 0; i < n; ++i) actors[i] = text_datum(work->actors[i]);
+    Oid types[] = {INT4OID, TEXTARRAYOID};
+    Datum args[] = {Int32GetDatum(workspace), PointerGetDatum(construct_array(actors, n, TEXTOID, -1, false, TYPALIGN_INT))};
+    spi_run_cached(&plan,
+                   "SELECT actor, session_id, started_at, last_seen, campaign FROM cdp_internal.session_state"
+                   " WHERE workspace_id = $1 AND actor = ANY ($2) ORDER BY actor COLLATE \"C\" FOR UPDATE",
+                   2, types, args, nullptr, false);
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        HeapTuple tup = SPI_tuptable->vals[r];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        bool isnull;
+        text* actor = DatumGetTextPP(SPI_getbinval(tup, desc, 1, &isnull));
+        pg_uuid_t* sid = DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull));
+        TimestampTz started = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+        TimestampTz last = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+        text* campaign = DatumGetTextPP(SPI_getbinval(tup, desc, 5, &isnull));
+        const char* actor_data = VARDATA_ANY(actor);
+        size_t actor_len = VARSIZE_ANY_EXHDR(actor);
+        const char* campaign_data = VARDATA_ANY(campaign);
+        size_t campaign_len = VARSIZE_ANY_EXHDR(campaign);
+        guarded([&] {
+            SessionState& s = work->sessions[std::string(actor_data, actor_len)];
+            memcpy(s.session_id.data(), sid->data, UUID_LEN);
+            s.started_at = to_unix(started);
+            s.last_seen = to_unix(last);
+            s.campaign.assign(campaign_data, campaign_len);
+        });
+    }
+}
+
+void save_session_states(IngestWork* work, int32 workspace) {
+    static SPIPlanPtr plan = nullptr;
+    int n = static_cast<int>(work->changed_actors.size());
+    if (n == 0) return;
+    Datum* actors = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum* ids = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum* started = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum* last = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum* campaigns = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    for (int i = 0; i < n; ++i) {
+        const std::string& actor = *work->changed_actors[i];
+        const SessionState& s = work->sessions.find(actor)->second;
+        actors[i] = text_datum(actor);
+        ids[i] = uuid_datum(s.session_id);
+        started[i] = TimestampTzGetDatum(to_postgres(s.started_at));
+        last[i] = TimestampTzGetDatum(to_postgres(s.last_seen));
+        campaigns[i] = text_datum(s.campaign);
+    }
+    Oid types[] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+    Datum args[] = {Int32GetDatum(workspace),
+                    PointerGetDatum(construct_array(actors, n, TEXTOID, -1, false, TYPALIGN_INT)),
+                    PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),
+                    PointerGetDatum(construct_array(started, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+                    PointerGetDatum(construct_array(last, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+                    PointerGetDatum(construct_array(campaigns, n, TEXTOID, -1, false, TYPALIGN_INT))};
+    spi_run_cached(&plan,
+                   "INSERT INTO cdp_internal.session_state AS s"
+                   " (workspace_id, actor, session_id, started_at, last_seen, campaign)"
+                   " SELECT $1, a, sid, st, ls, c FROM unnest($2, $3, $4, $5, $6) AS u(a, sid, st, ls, c)"
+                   " ORDER BY a COLLATE \"C\""
+                   " ON CONFLICT (workspace_id, actor) DO UPDATE SET session_id = excluded.session_id,"
+                   "  started_at = excluded.started_at, last_seen = excluded.last_seen, campaign = excluded.campaign",
+                   6, types, args, nullptr, false);
+}
+
+// ---- partitions and rows --------------------------------------------------------------------
+
+// Makes sure a partition of cdp.events exists for each month the batch has events in.
+void ensure_partitions(IngestWork* work, Oid cdp_namespace) {
+    static SPIPlanPtr plan = nullptr;
+    for (Micros month : work->months) {
+        int y;
+        unsigned m, d;
+        civil_from_days(month / kMicrosPerDay, y, m, d);
+        char name[NAMEDATALEN];
+        snprintf(name, sizeof name, "events_%04d_%02u", y, m);
+        if (OidIsValid(get_relname_relid(name, cdp_namespace))) continue;
+        Oid types[] = {TIMESTAMPTZOID};
+        Datum args[] = {TimestampTzGetDatum(to_postgres(month))};
+        spi_run_cached(&plan, "SELECT cdp_internal.ensure_events_partition($1)", 1, types, args, nullptr, false);
+    }
+}
+
+// The columns of cdp.events that ingest fills, by name (their positions are looked up).
+enum Column {
+    kWorkspaceId, kEventId, kType, kEvent, kName, kAnonymousId, kUserId, kGroupId, kPreviousId, kTimestamp,
+    kOriginalTimestamp, kSentAt, kReceivedAt, kSessionId, kPageUrl, kPagePath, kPageTitle, kReferrer,
+    kReferrerHost, kReferrerMedium, kUtmSource, kUtmMedium, kUtmCampaign, kUtmTerm, kUtmContent, kDeviceType,
+    kOs, kOsVersion, kBrowser, kBrowserVersion, kIp, kLocale, kProperties, kTraits, kContext, kExtra, kColumnCount
+};
+const char* const kColumnNames[kColumnCount] = {
+    "workspace_id", "event_id", "type", "event", "name", "anonymous_id", "user_id", "group_id", "previous_id",
+    "timestamp", "original_timestamp", "sent_at", "received_at", "session_id", "page_url", "page_path",
+    "page_title", "referrer", "referrer_host", "referrer_medium", "utm_source", "utm_medium", "utm_campaign",
+    "utm_term", "utm_content", "device_type", "os", "os_version", "browser", "browser_version", "ip", "locale",
+    "properties", "traits", "context", "extra"};
+
+void write_events(IngestWork* work, int32 workspace, Oid events_relid) {
+    RowWriter* writer = row_writer_begin(events_relid);
+    TupleDesc desc = row_writer_descriptor(writer);
+    int position[kColumnCount];
+    for (int c = 0; c < kColumnCount; ++c) {
+        position[c] = -1;
+        for (int a = 0; a < desc->natts; ++a) {
+            Form_pg_attribute att = TupleDescAttr(desc, a);
+            if (!att->attisdropped && strcmp(NameStr(att->attname), kColumnNames[c]) == 0) position[c] = a;
+        }
+        if (position[c] < 0)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                            errmsg("cdp.events has no column \"%s\"", kColumnNames[c]),
+                            errdetail("The table does not match the installed version of the cdp extension."),
+                            errhint("Run ALTER EXTENSION cdp UPDATE, or restore the column.")));
+    }
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * desc->natts));
+    bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * desc->natts));
+    MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext, "cdp ingest row", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext old = MemoryContextSwitchTo(row_context);
+
+    for (const Event& e : work->batch.events) {
+        CHECK_FOR_INTERRUPTS();
+        for (int a = 0; a < desc->natts; ++a) nulls[a] = true;
+        auto set = [&](Column c, Datum d) {
+            values[position[c]] = d;
+            nulls[position[c]] = false;
+        };
+        auto set_text = [&](Column c, const std::string& s) {
+            if (!s.empty()) set(c, text_datum(s));
+        };
+        auto set_json = [&](Column c, const rapidjson::Value* v) {
+            if (v != nullptr) set(c, jsonb_from_json(*v));
+        };
+        set(kWorkspaceId, Int32GetDatum(workspace));
+        set_text(kEventId, e.message_id);
+        set(kType, CStringGetTextDatum(event_type_name(e.type)));
+        set_text(kEvent, e.event);
+        set_text(kName, e.name);
+        set_text(kAnonymousId, e.anonymous_id);
+        set_text(kUserId, e.user_id);
+        set_text(kGroupId, e.group_id);
+        set_text(kPreviousId, e.previous_id);
+        set(kTimestamp, TimestampTzGetDatum(to_postgres(e.timestamp)));
+        if (e.has_original_timestamp) set(kOriginalTimestamp, TimestampTzGetDatum(to_postgres(e.original_timestamp)));
+        if (e.has_sent_at) set(kSentAt, TimestampTzGetDatum(to_postgres(e.sent_at)));
+        set(kReceivedAt, TimestampTzGetDatum(to_postgres(e.received_at)));
+        set(kSessionId, uuid_datum(e.session_id));
+        set_text(kPageUrl, e.page_url);
+        set_text(kPagePath, e.page_path);
+        set_text(kPageTitle, e.page_title);
+        set_text(kReferrer, e.referrer);
+        set_text(kReferrerHost, e.referrer_host);
+        set_text(kReferrerMedium, e.referrer_medium);
+        set_text(kUtmSource, e.utm_source);
+        set_text(kUtmMedium, e.utm_medium);
+        set_text(kUtmCampaign, e.utm_campaign);
+        set_text(kUtmTerm, e.utm_term);
+        set_text(kUtmContent, e.utm_content);
+        set_text(kDeviceType, e.device_type);
+        set_text(kOs, e.os);
+        set_text(kOsVersion, e.os_version);
+        set_text(kBrowser, e.browser);
+        set_text(kBrowserVersion, e.browser_version);
+        if (!e.ip.empty()) set(kIp, DirectFunctionCall1(inet_in, CStringGetDatum(e.ip.c_str())));
+        set_text(kLocale, e.locale);
+        set_json(kProperties, e.properties);
+        set_json(kTraits, e.traits);
+        set_json(kContext, e.context);
+        set_json(kExtra, e.extra);
+        row_writer_add(writer, values, nulls);
+        MemoryContextReset(row_context);
+    }
+    MemoryContextSwitchTo(old);
+    MemoryContextDelete(row_context);
+    row_writer_end(writer);
+}
+
+void write_rejections(IngestWork* work, int32 workspace, TimestampTz received_at) {
+    static SPIPlanPtr plan = nullptr;
+    const std::vector<Rejection>& rejections = work->batch.rejections;
+    int n = static_cast<int>(rejections.size());
+    if (n == 0) return;
+    Datum* reasons = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum* details = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum* message_ids = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    bool* message_id_nulls = static_cast<bool*>(palloc(sizeof(bool) * n));
+    Datum* indexes = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    bool* index_nulls = static_cast<bool*>(palloc(sizeof(bool) * n));
+    Datum* raws = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    for (int i = 0; i < n; ++i) {
+        const Rejection& r = rejections[i];
+        reasons[i] = CStringGetTextDatum(r.reason);
+        details[i] = text_datum(r.detail);
+        message_id_nulls[i] = r.message_id.empty();
+        message_ids[i] = r.message_id.empty() ? (Datum)0 : text_datum(r.message_id);
+        index_nulls[i] = r.whole_payload;
+        indexes[i] = Int32GetDatum(static_cast<int32>(r.item_index));
+        raws[i] = text_datum(r.raw);
+    }
+    int dims[] = {n};
+    int lbs[] = {1};
+    Oid types[] = {INT4OID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
+    Datum args[] = {
+        Int32GetDatum(workspace),
+        TimestampTzGetDatum(received_at),
+        PointerGetDatum(construct_array(reasons, n, TEXTOID, -1, false, TYPALIGN_INT)),
+        PointerGetDatum(construct_array(details, n, TEXTOID, -1, false, TYPALIGN_INT)),
+        PointerGetDatum(construct_md_array(message_ids, message_id_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT)),
+        PointerGetDatum(construct_md_array(indexes, index_nulls, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT)),
+        PointerGetDatum(construct_array(raws, n, TEXTOID, -1, false, TYPALIGN_INT))};
+    spi_run_cached(&plan,
+                   "INSERT INTO cdp.rejected_events (workspace_id, received_at, reason, detail, message_id, item_index, raw)"
+                   " SELECT $1, $2, r, d, m, i, w FROM unnest($3, $4, $5, $6, $7) AS u(r, d, m, i, w)",
+                   7, types, args, nullptr, false);
+}
+
+// Checks that the workspace exists, so events never land under an id nobody created.
+void check_workspace(int32 workspace) {
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID};
+    Datum args[] = {Int32GetDatum(workspace)};
+    spi_run_cached(&plan, "SELECT 1 FROM cdp.workspaces WHERE workspace_id = $1", 1, types, args, nullptr, true);
+    if (SPI_processed == 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("workspace %d does not exist", workspace),
+                        errdetail("cdp.ingest was called with workspace_id => %d.", workspace),
+                        errhint("Create it with cdp.create_workspace(name), or omit workspace_id for the default.")));
+}
+
+// The whole ingest of one payload; returns the summary row.
+Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
+    if (PG_ARGISNULL(1))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("workspace_id must not be null"),
+                        errdetail("cdp.ingest was called with workspace_id => NULL."),
+                        errhint("Omit the argument to use the default workspace (1).")));
+    int32 workspace = PG_GETARG_INT32(1);
+    TimestampTz received_at = PG_ARGISNULL(2) ? GetCurrentTimestamp() : PG_GETARG_TIMESTAMPTZ(2);
+    if (TIMESTAMP_NOT_FINITE(received_at))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("received_at must be finite"),
+                        errdetail("cdp.ingest was called with received_at => %s.",
+                                  timestamptz_to_str(received_at)),
+                        errhint("Pass the time the events reached you, or NULL for now.")));
+
+    TupleDesc result_desc;
+    if (get_call_result_type(fcinfo, nullptr, &result_desc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cdp.ingest must return a record"),
+                        errdetail("The function's declared result type is not composite."),
+                        errhint("Reinstall the extension.")));
+    Micros window = interval_setting("cdp.dedup_window", setting_dedup_window, true);
+    Micros timeout = interval_setting("cdp.session_timeout", setting_session_timeout, false);
+    CachedUserAgentParser* uap = user_agent_parser();
+
+    MemoryContext caller_context = CurrentMemoryContext;
+    MemoryContext batch_context = AllocSetContextCreate(caller_context, "cdp ingest", ALLOCSET_DEFAULT_SIZES);
+    MemoryContextSwitchTo(batch_context);
+    ContextOwned<IngestWork>* owner = make_context_owned<IngestWork>(batch_context);
+    IngestWork* work = owner->object;
+    const char* internal_domains = setting_internal_domains != nullptr ? setting_internal_domains : "";
+    IpPolicy ip = ip_policy();
+    int max_batch = setting_max_batch_bytes;
+
+    guarded([&] {
+        work->options.received_at = to_unix(received_at);
+        work->options.ip_policy = ip;
+        work->options.internal_domains = split_domain_list(internal_domains);
+        work->options.user_agents = uap;
+        work->options.limits.max_batch_bytes = static_cast<size_t>(max_batch);
+        work->batch.parse(std::string_view(data, len), work->options);
+    });
+
+    Oid cdp_namespace = get_namespace_oid("cdp", false);
+    Oid events_relid = get_relname_relid("events", cdp_namespace);
+    if (!OidIsValid(events_relid))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("table cdp.events does not exist"),
+                        errdetail("The cdp extension's events table was dropped."),
+                        errhint("Recreate the extension: DROP EXTENSION cdp; CREATE EXTENSION cdp;")));
+
+    spi_connect();
+    check_workspace(workspace);
+    size_t duplicates = work->batch.duplicates_in_payload;
+    if (!work->batch.events.empty()) {
+        bool* is_new = claim_message_ids(work, workspace, received_at, window);
+        size_t before = work->batch.events.size();
+        guarded([&] {
+            std::vector<bool> keep(is_new, is_new + work->batch.events.size());
+            work->batch.keep_events(keep);
+            for (const Event& e : work->batch.events) work->actors.push_back(e.session_actor());
+            std::sort(work->actors.begin(), work->actors.end());
+            work->actors.erase(std::unique(work->actors.begin(), work->actors.end()), work->actors.end());
+        });
+        duplicates += before - work->batch.events.size();
+    }
+    if (!work->batch.events.empty()) {
+        load_session_states(work, workspace);
+        guarded([&] {
+            assign_sessions(work->batch.events, work->sessions, timeout, workspace);
+            for (const auto& [actor, state] : work->sessions)
+                if (state.changed) work->changed_actors.push_back(&actor);
+            std::sort(work->changed_actors.begin(), work->changed_actors.end(),
+                      [](const std::string* a, const std::string* b) { return *a < *b; });
+            for (const Event& e : work->batch.events) {
+                std::int64_t days = e.timestamp / kMicrosPerDay - (e.timestamp % kMicrosPerDay < 0 ? 1 : 0);
+                int y;
+                unsigned m, d;
+                civil_from_days(days, y, m, d);
+                work->months.push_back(days_from_civil(y, m, 1) * kMicrosPerDay);
+            }
+            std::sort(work->months.begin(), work->months.end());
+            work->months.erase(std::unique(work->months.begin(), work->months.end()), work->months.end());
+        });
+        save_session_states(work, workspace);
+        ensure_partitions(work, cdp_namespace);
+        write_events(work, workspace, events_relid);
+    }
+    write_rejections(work, workspace, received_at);
+    spi_finish();
+
+    Datum result_values[3] = {Int32GetDatum(static_cast<int32>(work->batch.events.size())),
+                              Int32GetDatum(static_cast<int32>(duplicates)),
+                              Int32GetDatum(static_cast<int32>(work->batch.rejections.size()))};
+    bool result_nulls[3] = {false, false, false};
+    MemoryContextSwitchTo(caller_context);
+    HeapTuple tuple = heap_form_tuple(BlessTupleDesc(result_desc), result_values, result_nulls);
+    owner->release();
+    MemoryContextDelete(batch_context);
+    PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+void reject_null_payload(FunctionCallInfo fcinfo) {
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("payload must not be null"),
+                        errdetail("cdp.ingest was called with a NULL payload."),
+                        errhint("Pass one event, an array of events, or a {\"batch\": [...]} envelope.")));
+}
+
+}  // namespace
+
+}  // namespace cdp::pg
+
+Datum cdp_ingest_text(PG_FUNCTION_ARGS) {
+    cdp::pg::reject_null_payload(fcinfo);
+    text* payload = PG_GETARG_TEXT_PP(0);
+    return cdp::pg::ingest(fcinfo, VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload));
+}
+
+// Callers holding jsonb: serialised once to text and parsed by the same core parser.
+Datum cdp_ingest_jsonb(PG_FUNCTION_ARGS) {
+    cdp::pg::reject_null_payload(fcinfo);
+    Jsonb* payload = PG_GETARG_JSONB_P(0);
+    char* text = JsonbToCString(nullptr, &payload->root, VARSIZE(payload));
+    return cdp::pg::ingest(fcinfo, text, strlen(text));
+}
