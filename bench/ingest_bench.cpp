@@ -1,0 +1,145 @@
+// cdp_bench_ingest: loads NDJSON events through cdp.ingest, and (in bench mode) measures it side
+// by side with the baseline of BENCHMARKS.md, COPY into a jsonb column, on the same lines, from
+// the same process, with the same batch size and a commit per batch for both.
+//
+//   cdp_bench_ingest --db CONNINFO --file events.ndjson [--batch 500] [--mode load|bench] [--rounds 2]
+#include <pqxx/pqxx>
+#include <pqxx/tablewriter>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Batch {
+    std::string json;  // a JSON array of the events, for cdp.ingest
+    std::string copy;  // the same events as COPY text-format lines
+    size_t events = 0;
+};
+
+std::vector<Batch> read_batches(const std::string& path, size_t batch_size, size_t& total) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    std::vector<Batch> batches;
+    std::string line;
+    total = 0;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        if (batches.empty() || batches.back().events == batch_size) batches.emplace_back();
+        Batch& b = batches.back();
+        b.json += b.events == 0 ? "[" : ",";
+        b.json += line;
+        for (char c : line) {
+            if (c == '\\') b.copy += "\\\\";  // COPY text format: a backslash escapes
+            else b.copy += c;
+        }
+        b.copy += '\n';
+        ++b.events;
+        ++total;
+    }
+    for (Batch& b : batches) b.json += "]";
+    return batches;
+}
+
+struct Totals {
+    long long accepted = 0, duplicates = 0, rejected = 0;
+};
+
+double run_ingest(pqxx::connection& c, const std::vector<Batch>& batches, Totals& totals) {
+    auto start = Clock::now();
+    for (const Batch& b : batches) {
+        pqxx::work w(c);
+        pqxx::result r = w.exec_prepared("ingest", b.json);
+        totals.accepted += r[0][0].as<long long>();
+        totals.duplicates += r[0][1].as<long long>();
+        totals.rejected += r[0][2].as<long long>();
+        w.commit();
+    }
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double run_copy(pqxx::connection& c, const std::vector<Batch>& batches) {
+    auto start = Clock::now();
+    for (const Batch& b : batches) {
+        pqxx::work w(c);
+        pqxx::tablewriter writer(w, "cdp_bench_raw");
+        size_t pos = 0;
+        while (pos < b.copy.size()) {
+            size_t nl = b.copy.find('\n', pos);
+            writer.write_raw_line(b.copy.substr(pos, nl - pos));
+            pos = nl + 1;
+        }
+        writer.complete();
+        w.commit();
+    }
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void reset(pqxx::connection& c) {
+    pqxx::nontransaction n(c);
+    n.exec("TRUNCATE cdp.events, cdp.rejected_events, cdp_internal.message_ids, cdp_internal.session_state");
+    n.exec("DROP TABLE IF EXISTS cdp_bench_raw");
+    n.exec("CREATE TABLE cdp_bench_raw (doc jsonb)");
+    n.exec("CHECKPOINT");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string db, file, mode = "load";
+    size_t batch_size = 500;
+    int rounds = 2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!std::strcmp(argv[i], "--db")) db = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--file")) file = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--batch")) batch_size = std::stoul(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--mode")) mode = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--rounds")) rounds = std::stoi(argv[i + 1]);
+    }
+    if (file.empty() || (mode != "load" && mode != "bench")) {
+        std::cerr << "usage: cdp_bench_ingest --db CONNINFO --file events.ndjson [--batch N] [--mode load|bench] "
+                     "[--rounds N]\n";
+        return 2;
+    }
+    try {
+        size_t total = 0;
+        std::vector<Batch> batches = read_batches(file, batch_size, total);
+        pqxx::connection c(db);
+        c.prepare("ingest", "SELECT accepted, duplicates, rejected FROM cdp.ingest($1)");
+        if (mode == "load") {
+            Totals t;
+            double s = run_ingest(c, batches, t);
+            std::printf("loaded %zu events in %.2f s (%.0f events/s): accepted=%lld duplicates=%lld rejected=%lld\n",
+                        total, s, total / s, t.accepted, t.duplicates, t.rejected);
+            return 0;
+        }
+        double best_ours = 1e300, best_copy = 1e300;
+        Totals last;
+        for (int round = 0; round < rounds; ++round) {
+            reset(c);
+            best_copy = std::min(best_copy, run_copy(c, batches));
+            reset(c);
+            Totals t;
+            best_ours = std::min(best_ours, run_ingest(c, batches, t));
+            last = t;
+        }
+        if (last.accepted != static_cast<long long>(total))
+            std::fprintf(stderr, "warning: accepted %lld of %zu (duplicates %lld, rejected %lld)\n", last.accepted,
+                         total, last.duplicates, last.rejected);
+        double ours = total / best_ours, base = total / best_copy;
+        std::printf("ingest  ours=%.0f events/s  baseline=%.0f rows/s (COPY jsonb)  ratio=%.2f  [%zu events, batch %zu, best of %d]\n",
+                    ours, base, ours / base, total, batch_size, rounds);
+    } catch (const std::exception& e) {
+        std::cerr << "cdp_bench_ingest: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

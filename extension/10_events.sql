@@ -44,8 +44,6 @@ CREATE TABLE cdp.events (
 COMMENT ON TABLE cdp.events IS 'Accepted events, one row each, partitioned by month of event time';
 
 CREATE INDEX events_workspace_time_idx ON cdp.events (workspace_id, "timestamp");
-CREATE INDEX events_workspace_anonymous_idx ON cdp.events (workspace_id, anonymous_id);
-CREATE INDEX events_workspace_user_idx ON cdp.events (workspace_id, user_id);
 SELECT pg_catalog.pg_extension_config_dump('cdp.events', '');
 
 -- Creates the month's partition of cdp.events if it is missing. Partitions are made as plain
@@ -104,7 +102,9 @@ CREATE TABLE cdp_internal.message_ids (
 SELECT pg_catalog.pg_extension_config_dump('cdp_internal.message_ids', '');
 
 -- The open session of each actor ("a:" anonymous id or "u:" user id), continued across batches.
-CREATE TABLE cdp_internal.session_state (
+-- Unlogged: it is rewritten by every batch, and losing it in a crash costs only this: the next
+-- event of each actor opens a new session.
+CREATE UNLOGGED TABLE cdp_internal.session_state (
     workspace_id integer NOT NULL,
     actor text NOT NULL,
     session_id uuid NOT NULL,

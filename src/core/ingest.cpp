@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_set>
 
@@ -29,8 +30,8 @@ namespace {
 
 using rapidjson::Value;
 
-constexpr unsigned kParseFlags =
-    rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
+// Iterative: no recursion, whatever the nesting. Full precision: numbers keep their exact value.
+constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
 
 // ---- scanning item spans of valid JSON ---------------------------------------------------
 
@@ -294,7 +295,11 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
         rejections.back().whole_payload = true;
         return;
     }
-    doc_.Parse<kParseFlags>(payload.data(), payload.size());
+    // Escapes (\uD800 alone, say) are checked either way; raw bytes only when they may be invalid.
+    if (options.input_is_utf8)
+        doc_.Parse<kParseFlags>(payload.data(), payload.size());
+    else
+        doc_.Parse<kParseFlags | rapidjson::kParseValidateEncodingFlag>(payload.data(), payload.size());
     if (doc_.HasParseError()) {
         rapidjson::ParseErrorCode code = doc_.GetParseError();
         bool encoding = code == rapidjson::kParseErrorStringInvalidEncoding ||
@@ -330,6 +335,7 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
     size_t count = item_array != nullptr ? item_array->Size() : 1;
     bool spans_ok = spans.size() == count;
     items = count;
+    events.reserve(count);
     std::vector<std::string> reserialized;  // only when the spans could not be found
     for (size_t i = 0; i < count; ++i) {
         if ((i & 255) == 0) check_for_cancel();
@@ -359,10 +365,12 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
     events.resize(out);
 }
 
-void IngestBatch::keep_events(const std::vector<bool>& keep) {
+void IngestBatch::keep_claimed(const std::vector<Hash128>& claimed) {
+    std::vector<Hash128> sorted(claimed);
+    std::sort(sorted.begin(), sorted.end());
     size_t out = 0;
     for (size_t i = 0; i < events.size(); ++i) {
-        if (!keep[i]) continue;
+        if (!std::binary_search(sorted.begin(), sorted.end(), events[i].message_hash)) continue;
         if (out != i) events[out] = std::move(events[i]);
         ++out;
     }

@@ -77,10 +77,10 @@ Datum uuid_datum(const Hash128& h) {
 
 // ---- dedup ----------------------------------------------------------------------------------
 
-// Claims the messageIds in cdp_internal.message_ids; returns, per event, whether it is new.
-// Within the window a stored messageId makes the event a duplicate; past it, the claim renews.
-// Rows are claimed in hash order, so concurrent batches never deadlock on each other.
-bool* claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_at, Micros window) {
+// Claims the messageIds in cdp_internal.message_ids and keeps only the events whose claim
+// succeeded. Within the window a stored messageId makes the event a duplicate; past it, the
+// claim renews. Rows are claimed in hash order, so concurrent batches never deadlock.
+void claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_at, Micros window) {
     static SPIPlanPtr plan = nullptr;
     const std::vector<Event>& events = work->batch.events;
     int n = static_cast<int>(events.size());
@@ -93,30 +93,30 @@ bool* claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_
         window_datum = IntervalPGetDatum(iv);
     }
     Oid types[] = {INT4OID, UUIDARRAYOID, TIMESTAMPTZOID, INTERVALOID};
-    Datum args[] = {Int32GetDatum(workspace), PointerGetDatum(construct_array(hashes, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),
+    Datum args[] = {Int32GetDatum(workspace),
+                    PointerGetDatum(construct_array(hashes, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),
                     TimestampTzGetDatum(received_at), window_datum};
     char nulls[] = {' ', ' ', ' ', window >= 0 ? ' ' : 'n'};
     spi_run_cached(&plan,
-                   "WITH input AS (SELECT h, i FROM unnest($2) WITH ORDINALITY AS u(h, i)), "
-                   "claimed AS ("
-                   " INSERT INTO cdp_internal.message_ids AS d (workspace_id, message_hash, received_at)"
-                   " SELECT $1, h, $3 FROM input ORDER BY h"
+                   "INSERT INTO cdp_internal.message_ids AS d (workspace_id, message_hash, received_at)"
+                   " SELECT $1, h, $3 FROM unnest($2) AS h ORDER BY h"
                    " ON CONFLICT (workspace_id, message_hash) DO UPDATE SET received_at = excluded.received_at"
                    "  WHERE d.received_at < excluded.received_at - $4"
-                   " RETURNING message_hash) "
-                   "SELECT array_agg(i) FROM input JOIN claimed ON claimed.message_hash = input.h",
+                   " RETURNING message_hash",
                    4, types, args, nulls, false);
-    bool* is_new = static_cast<bool*>(palloc0(sizeof(bool) * n));
-    bool isnull;
-    Datum result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-    if (!isnull) {
-        ArrayType* arr = DatumGetArrayTypeP(result);
-        Datum* items;
-        int count;
-        deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, nullptr, &count);
-        for (int i = 0; i < count; ++i) is_new[DatumGetInt64(items[i]) - 1] = true;
+    // The claimed hashes, as plain bytes for the core.
+    uint64 claimed = SPI_processed;
+    auto* bytes = static_cast<unsigned char*>(palloc(claimed * UUID_LEN + 1));
+    for (uint64 r = 0; r < claimed; ++r) {
+        bool isnull;
+        pg_uuid_t* h = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+        memcpy(bytes + r * UUID_LEN, h->data, UUID_LEN);
     }
-    return is_new;
+    guarded([&] {
+        std::vector<Hash128> keys(claimed);
+        for (uint64 r = 0; r < claimed; ++r) memcpy(keys[r].data(), bytes + r * UUID_LEN, UUID_LEN);
+        work->batch.keep_claimed(keys);
+    });
 }
 
 // ---- sessions -------------------------------------------------------------------------------
@@ -129,8 +129,11 @@ void load_session_states(IngestWork* work, int32 workspace) {
     Oid types[] = {INT4OID, TEXTARRAYOID};
     Datum args[] = {Int32GetDatum(workspace), PointerGetDatum(construct_array(actors, n, TEXTOID, -1, false, TYPALIGN_INT))};
     spi_run_cached(&plan,
-                   "SELECT actor, session_id, started_at, last_seen, campaign FROM cdp_internal.session_state"
-                   " WHERE workspace_id = $1 AND actor = ANY ($2) ORDER BY actor COLLATE \"C\" FOR UPDATE",
+                   // A join, not "actor = ANY ($2)": each actor is one probe of the primary key.
+                   "SELECT s.actor, s.session_id, s.started_at, s.last_seen, s.campaign"
+                   " FROM unnest($2) AS a(actor)"
+                   " JOIN cdp_internal.session_state s ON s.workspace_id = $1 AND s.actor = a.actor"
+                   " ORDER BY s.actor COLLATE \"C\" FOR UPDATE OF s",
                    2, types, args, nullptr, false);
     for (uint64 r = 0; r < SPI_processed; ++r) {
         HeapTuple tup = SPI_tuptable->vals[r];
@@ -382,12 +385,14 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
     const char* internal_domains = setting_internal_domains != nullptr ? setting_internal_domains : "";
     IpPolicy ip = ip_policy();
     int max_batch = setting_max_batch_bytes;
+    bool utf8 = GetDatabaseEncoding() == PG_UTF8;  // then text input was verified on the way in
 
     guarded([&] {
         work->options.received_at = to_unix(received_at);
         work->options.ip_policy = ip;
         work->options.internal_domains = split_domain_list(internal_domains);
         work->options.user_agents = uap;
+        work->options.input_is_utf8 = utf8;
         work->options.limits.max_batch_bytes = static_cast<size_t>(max_batch);
         work->batch.parse(std::string_view(data, len), work->options);
     });
@@ -403,11 +408,9 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
     check_workspace(workspace);
     size_t duplicates = work->batch.duplicates_in_payload;
     if (!work->batch.events.empty()) {
-        bool* is_new = claim_message_ids(work, workspace, received_at, window);
         size_t before = work->batch.events.size();
+        claim_message_ids(work, workspace, received_at, window);
         guarded([&] {
-            std::vector<bool> keep(is_new, is_new + work->batch.events.size());
-            work->batch.keep_events(keep);
             for (const Event& e : work->batch.events) work->actors.push_back(e.session_actor());
             std::sort(work->actors.begin(), work->actors.end());
             work->actors.erase(std::unique(work->actors.begin(), work->actors.end()), work->actors.end());

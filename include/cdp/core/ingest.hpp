@@ -29,6 +29,7 @@ struct IngestOptions {
     IpPolicy ip_policy = IpPolicy::Truncate;
     std::vector<std::string> internal_domains;
     CachedUserAgentParser* user_agents = nullptr;  // no device/os/browser columns when null
+    bool input_is_utf8 = false;  // the caller guarantees valid UTF-8 (PostgreSQL text in a UTF8 database)
     IngestLimits limits;
 };
 
@@ -43,8 +44,9 @@ public:
     // rejections, and duplicates_in_payload.
     void parse(std::string_view payload, const IngestOptions& options);
 
-    // Keeps the events whose flag is true (the rest were duplicates of stored events).
-    void keep_events(const std::vector<bool>& keep);
+    // Keeps the events whose message hash is among `claimed` (the rest are duplicates of
+    // events stored earlier).
+    void keep_claimed(const std::vector<Hash128>& claimed);
 
     std::vector<Event> events;
     std::vector<Rejection> rejections;

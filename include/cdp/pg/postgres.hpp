@@ -19,6 +19,7 @@ extern "C" {
 #include "executor/executor.h"
 #include "executor/execPartition.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
