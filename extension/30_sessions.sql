@@ -11,9 +11,10 @@ SELECT
     max("timestamp") - min("timestamp") AS duration,
     count(*) AS events,
     count(*) FILTER (WHERE type IN ('page', 'screen')) AS pages,
-    (array_agg(page_path ORDER BY "timestamp") FILTER (WHERE type IN ('page', 'screen')))[1] AS landing_page,
-    (array_agg(page_path ORDER BY "timestamp" DESC) FILTER (WHERE type IN ('page', 'screen')))[1] AS exit_page,
-    array_agg(page_path ORDER BY "timestamp") FILTER (WHERE type IN ('page', 'screen')) AS page_sequence,
+    -- Pages are paths on the web; in an app, a screen's name stands for its page.
+    (array_agg(coalesce(page_path, name) ORDER BY "timestamp") FILTER (WHERE type IN ('page', 'screen')))[1] AS landing_page,
+    (array_agg(coalesce(page_path, name) ORDER BY "timestamp" DESC) FILTER (WHERE type IN ('page', 'screen')))[1] AS exit_page,
+    array_agg(coalesce(page_path, name) ORDER BY "timestamp") FILTER (WHERE type IN ('page', 'screen')) AS page_sequence,
     (array_agg(referrer_host ORDER BY "timestamp") FILTER (WHERE referrer_host IS NOT NULL))[1] AS referrer_host,
     (array_agg(referrer_medium ORDER BY "timestamp") FILTER (WHERE referrer_medium IS NOT NULL))[1] AS referrer_medium,
     (array_agg(utm_source ORDER BY "timestamp") FILTER (WHERE utm_source IS NOT NULL))[1] AS utm_source,

@@ -24,8 +24,11 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     task := 'drop idle session states'; affected := n; RETURN NEXT;
 
+    SELECT count(*) INTO n FROM pg_inherits WHERE inhparent = 'cdp.events'::regclass;
     PERFORM cdp_internal.ensure_events_partition(now() + interval '1 month');
-    task := 'create next month''s events partition'; affected := 1; RETURN NEXT;
+    task := 'create next month''s events partition';
+    SELECT count(*) - n INTO affected FROM pg_inherits WHERE inhparent = 'cdp.events'::regclass;
+    RETURN NEXT;
 END;
 $$;
 COMMENT ON FUNCTION cdp.tick() IS 'Periodic maintenance: dedup window, idle sessions, partitions ahead of time';

@@ -11,9 +11,11 @@ echo "== build"
 echo "== unit tests (ctest)"
 (cd build && ctest --output-on-failure -j2)
 
-WORK=$(mktemp -d /tmp/cdp-test.XXXXXX)
+# Results stay in build/test-output for reading after a failure; the instances are removed.
+WORK="$REPO_ROOT/build/test-output"
+rm -rf "$WORK"
 pg_writable_dir "$WORK"
-trap 'rm -rf "$WORK"' EXIT
+trap 'rm -rf "$WORK"/regress/instance "$WORK"/isolation/instance' EXIT
 status=0
 
 echo "== pg_regress"

@@ -1,5 +1,6 @@
 #include "cdp/core/timestamp.hpp"
 
+#include <cstdint>
 #include <cstdio>
 
 namespace cdp {
@@ -121,6 +122,49 @@ std::string format_iso8601(Micros t) {
                   static_cast<int>(rem / kMicrosPerHour), static_cast<int>(rem / kMicrosPerMinute % 60),
                   static_cast<int>(rem / kMicrosPerSecond % 60), static_cast<int>(rem % kMicrosPerSecond));
     return buf;
+}
+
+std::optional<Micros> parse_duration(std::string_view text) {
+    auto lower = [](std::string_view s) {
+        std::string out(s);
+        for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        return out;
+    };
+    auto trim = [](std::string_view s) {
+        while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+        while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+        return s;
+    };
+    std::string all = lower(trim(text));
+    if (all == "infinity" || all == "forever") return -1;
+    std::string_view rest = all;
+    Micros total = 0;
+    bool any = false;
+    while (!(rest = trim(rest)).empty()) {
+        size_t digits = 0;
+        while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+        if (digits == 0 || digits > 12) return std::nullopt;
+        Micros amount = std::stoll(std::string(rest.substr(0, digits)));
+        rest = trim(rest.substr(digits));
+        size_t letters = 0;
+        while (letters < rest.size() && rest[letters] >= 'a' && rest[letters] <= 'z') ++letters;
+        std::string_view unit = rest.substr(0, letters);
+        rest = rest.substr(letters);
+        Micros scale;
+        if (unit == "us") scale = 1;
+        else if (unit == "ms") scale = 1000;
+        else if (unit == "s" || unit == "sec" || unit == "secs" || unit == "second" || unit == "seconds") scale = kMicrosPerSecond;
+        else if (unit == "min" || unit == "mins" || unit == "minute" || unit == "minutes") scale = kMicrosPerMinute;
+        else if (unit == "h" || unit == "hour" || unit == "hours") scale = kMicrosPerHour;
+        else if (unit == "d" || unit == "day" || unit == "days") scale = kMicrosPerDay;
+        else if (unit == "w" || unit == "week" || unit == "weeks") scale = 7 * kMicrosPerDay;
+        else return std::nullopt;
+        if (amount > (INT64_MAX / 2 - total) / scale) return std::nullopt;
+        total += amount * scale;
+        any = true;
+    }
+    if (!any || total <= 0) return std::nullopt;
+    return total;
 }
 
 Micros corrected_timestamp(std::optional<Micros> original, std::optional<Micros> sent_at, Micros received_at) {

@@ -10,6 +10,20 @@ char* setting_uap_regexes_path = nullptr;
 int setting_max_batch_bytes = 500 * 1024;
 
 namespace {
+
+// Check hooks: a bad duration is refused by SET itself, with a detail and a hint.
+bool check_duration(char** newval, bool allow_infinity) {
+    std::optional<Micros> d = parse_duration(*newval);
+    if (d && (*d > 0 || allow_infinity)) return true;
+    GUC_check_errdetail("\"%s\" is not a positive duration.", *newval);
+    GUC_check_errhint(allow_infinity ? "Use a duration such as '7 days' or '36h', or 'infinity' to remember forever."
+                                     : "Use a duration such as '30 minutes' or '1h'.");
+    return false;
+}
+
+bool check_dedup_window(char** newval, void**, GucSource) { return check_duration(newval, true); }
+bool check_session_timeout(char** newval, void**, GucSource) { return check_duration(newval, false); }
+
 const struct config_enum_entry kIpPolicies[] = {
     {"full", static_cast<int>(IpPolicy::Full), false},
     {"truncate", static_cast<int>(IpPolicy::Truncate), false},
@@ -20,10 +34,12 @@ const struct config_enum_entry kIpPolicies[] = {
 
 void define_settings() {
     DefineCustomStringVariable("cdp.dedup_window", "How long a messageId is remembered for exact deduplication.",
-                               "An interval such as '7 days', or 'infinity' to remember forever.",
-                               &setting_dedup_window, "7 days", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+                               "A duration such as '7 days' or '36h', or 'infinity' to remember forever.",
+                               &setting_dedup_window, "7 days", PGC_USERSET, 0, check_dedup_window, nullptr,
+                               nullptr);
     DefineCustomStringVariable("cdp.session_timeout", "Inactivity after which a new session starts.", nullptr,
-                               &setting_session_timeout, "30 minutes", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+                               &setting_session_timeout, "30 minutes", PGC_USERSET, 0, check_session_timeout,
+                               nullptr, nullptr);
     DefineCustomEnumVariable("cdp.ip_policy", "What ingest keeps of context.ip: full, truncate or drop.",
                              "truncate keeps the /24 of IPv4 and the /48 of IPv6.", &setting_ip_policy,
                              static_cast<int>(IpPolicy::Truncate), kIpPolicies, PGC_USERSET, 0, nullptr, nullptr,
@@ -40,32 +56,9 @@ void define_settings() {
     MarkGUCPrefixReserved("cdp");
 }
 
-namespace {
-void setting_context(void* arg) {
-    errcontext("while reading setting %s", static_cast<const char*>(arg));
-}
-}  // namespace
+Micros dedup_window() { return parse_duration(setting_dedup_window).value_or(7 * kMicrosPerDay); }
 
-Micros interval_setting(const char* name, const char* value, bool allow_infinity) {
-    if (allow_infinity && (pg_strcasecmp(value, "infinity") == 0 || pg_strcasecmp(value, "forever") == 0)) return -1;
-    // interval_in reports bad syntax itself; the context line says which setting it was.
-    ErrorContextCallback callback;
-    callback.callback = setting_context;
-    callback.arg = const_cast<char*>(name);
-    callback.previous = error_context_stack;
-    error_context_stack = &callback;
-    Interval* iv = DatumGetIntervalP(
-        DirectFunctionCall3(interval_in, CStringGetDatum(value), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-    error_context_stack = callback.previous;
-    Micros micros =
-        iv->time + (static_cast<Micros>(iv->day) + static_cast<Micros>(iv->month) * DAYS_PER_MONTH) * USECS_PER_DAY;
-    if (micros <= 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid value for %s", name),
-                        errdetail("\"%s\" is not a positive interval.", value),
-                        allow_infinity ? errhint("Use an interval such as '7 days', or 'infinity'.")
-                                       : errhint("Use an interval such as '30 minutes'.")));
-    return micros;
-}
+Micros session_timeout() { return parse_duration(setting_session_timeout).value_or(30 * kMicrosPerMinute); }
 
 IpPolicy ip_policy() { return static_cast<IpPolicy>(setting_ip_policy); }
 

@@ -373,8 +373,8 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("cdp.ingest must return a record"),
                         errdetail("The function's declared result type is not composite."),
                         errhint("Reinstall the extension.")));
-    Micros window = interval_setting("cdp.dedup_window", setting_dedup_window, true);
-    Micros timeout = interval_setting("cdp.session_timeout", setting_session_timeout, false);
+    Micros window = dedup_window();
+    Micros timeout = session_timeout();
     CachedUserAgentParser* uap = user_agent_parser();
 
     MemoryContext caller_context = CurrentMemoryContext;

@@ -53,3 +53,18 @@ TEST(ClockSkew, FallsBackToOriginalThenReceived) {
     EXPECT_EQ(corrected_timestamp(std::nullopt, 900, received), received);
     EXPECT_EQ(corrected_timestamp(std::nullopt, std::nullopt, received), received);
 }
+
+TEST(Duration, ParsesUnitsAndInfinity) {
+    EXPECT_EQ(*parse_duration("30 minutes"), 30 * kMicrosPerMinute);
+    EXPECT_EQ(*parse_duration("7 days"), 7 * kMicrosPerDay);
+    EXPECT_EQ(*parse_duration(" 1h 30min "), 90 * kMicrosPerMinute);
+    EXPECT_EQ(*parse_duration("90s"), 90 * kMicrosPerSecond);
+    EXPECT_EQ(*parse_duration("2 Weeks"), 14 * kMicrosPerDay);
+    EXPECT_EQ(*parse_duration("Infinity"), -1);
+    EXPECT_EQ(*parse_duration("forever"), -1);
+}
+
+TEST(Duration, RejectsWhatIsNotADuration) {
+    for (const char* bad : {"", "a fortnight", "-5 minutes", "0 s", "5", "5 parsecs", "1.5h", "99999999999999 d"})
+        EXPECT_FALSE(parse_duration(bad)) << bad;
+}

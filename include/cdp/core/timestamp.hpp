@@ -29,6 +29,11 @@ std::string format_iso8601(Micros t);
 // without either, receivedAt.
 Micros corrected_timestamp(std::optional<Micros> original, std::optional<Micros> sent_at, Micros received_at);
 
+// A duration such as "30 minutes", "7 days", "1h 30min", "90s"; "infinity" (or "forever")
+// gives -1. Units: us, ms, s/sec/second(s), min/minute(s), h/hour(s), d/day(s), w/week(s).
+// Nothing for text that is not such a duration, or for a duration that is not positive.
+std::optional<Micros> parse_duration(std::string_view text);
+
 // Days since the epoch of a civil date (proleptic Gregorian), and back.
 std::int64_t days_from_civil(int y, unsigned m, unsigned d);
 void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d);

@@ -16,8 +16,11 @@ extern int setting_max_batch_bytes;      // cdp.max_batch_bytes
 
 void define_settings();
 
-// The interval setting in microseconds; -1 for "infinity". Raises a clear error when unusable.
-Micros interval_setting(const char* name, const char* value, bool allow_infinity);
+// cdp.dedup_window in microseconds, -1 for "infinity".
+Micros dedup_window();
+
+// cdp.session_timeout in microseconds.
+Micros session_timeout();
 
 IpPolicy ip_policy();
 
