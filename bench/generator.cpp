@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
         const char* referrer = kReferrers[rng.below(std::size(kReferrers))];
         const Campaign* campaign = rng.chance(0.3) ? &kCampaigns[rng.below(std::size(kCampaigns))] : nullptr;
         const char* category = kCategories[rng.below(std::size(kCategories))];
-        int visit_events = 2 + static_cast<int>(rng.below(10));
+        int visit_events = rng.chance(0.3) ? 1 : 2 + static_cast<int>(rng.below(10));  // some visits bounce
         bool logged_in = person.identified && rng.chance(0.7);
         for (int k = 0; k < visit_events && emitted < total; ++k, ++emitted) {
             t += static_cast<cdp::Micros>(5 + rng.below(90)) * cdp::kMicrosPerSecond;
@@ -172,8 +172,11 @@ int main(int argc, char** argv) {
                        "\",\"url\":\"" + url + "\",\"category\":\"" + category + "\"}," + context +
                        ",\"integrations\":{}}\n";
             } else {
-                static const char* const kEvents[] = {"Product Viewed", "Product Viewed", "Product Added",
-                                                      "Products Searched", "Checkout Started", "Order Completed"};
+                // A funnel: many views, fewer carts, fewer checkouts, fewer orders.
+                static const char* const kEvents[] = {"Product Viewed", "Product Viewed", "Product Viewed",
+                                                      "Product Viewed", "Products Searched", "Products Searched",
+                                                      "Product Added", "Product Added", "Checkout Started",
+                                                      "Order Completed"};
                 const char* name = kEvents[rng.below(std::size(kEvents))];
                 int cents = 999 + static_cast<int>(rng.below(40000));
                 out += head + "\"type\":\"track\",\"event\":\"" + name + "\",\"properties\":{\"product_id\":\"" + product +

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# `make demo`: builds and installs pg_cdp, starts a throwaway cluster (as the postgres user),
+# ingests a generated shop's events through cdp.ingest, and prints what an analyst looks at first.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$REPO_ROOT"
+
+EVENTS=${CDP_DEMO_EVENTS:-50000}
+
+echo "== building and installing pg_cdp"
+./scripts/build.sh
+
+echo "== starting a throwaway PostgreSQL 15 cluster"
+export CDP_CLUSTER_DIR=${CDP_CLUSTER_DIR:-/tmp/pg_cdp_demo}
+export CDP_PORT=${CDP_PORT:-54331}
+URL=$(./scripts/cluster.sh start)
+DB="$URL dbname=cdp_demo"
+DB=${DB/dbname=postgres /}
+psql "$URL" -qX -c "DROP DATABASE IF EXISTS cdp_demo" -c "CREATE DATABASE cdp_demo"
+psql "$DB" -qX -c "CREATE EXTENSION cdp"
+
+echo "== generating $EVENTS events (seeded) and ingesting them through cdp.ingest in batches of 500"
+GEN="$CDP_CLUSTER_DIR/demo-events.ndjson"
+./build/cdp_gen --events "$EVENTS" --seed 7 > "$GEN"
+./build/cdp_bench_ingest --db "$DB" --file "$GEN" --batch 500 --mode load
+
+echo "== and a few payloads a broken tracker might send"
+psql "$DB" -qX <<'SQL'
+SELECT * FROM cdp.ingest('[{"type":"track","event":"Product Viewed"},
+                           {"type":"track","anonymousId":"a-1"},
+                           {"type":"purchase","userId":"u-1"},
+                           {"type":"page","anonymousId":"a-2","timestamp":"2099-01-01T00:00:00Z"},
+                           "[object Object]"]');
+SELECT * FROM cdp.ingest('{"type":"track","event":"Checkout Started","userId":');
+SQL
+
+psql "$DB" -X <<'SQL'
+\pset footer off
+\echo
+\echo '-- events per type'
+SELECT type, count(*) AS events, count(DISTINCT coalesce(user_id, anonymous_id)) AS people_or_devices
+FROM cdp.events GROUP BY type ORDER BY events DESC;
+
+\echo '-- the commerce funnel, by event name'
+SELECT event, count(*) AS events FROM cdp.events WHERE type = 'track' GROUP BY event ORDER BY events DESC;
+
+\echo '-- sessions'
+SELECT count(*) AS sessions,
+       round(avg(pages), 1) AS avg_pages,
+       date_trunc('second', avg(duration)) AS avg_duration,
+       round(100.0 * avg(bounced::int), 1) AS bounce_rate_pct
+FROM cdp.sessions;
+
+\echo '-- sessions by device and referrer'
+SELECT coalesce(device_type, '-') AS device, coalesce(referrer_medium, 'direct') AS came_from, count(*) AS sessions
+FROM cdp.sessions GROUP BY 1, 2 ORDER BY sessions DESC LIMIT 10;
+
+\echo '-- top pages'
+SELECT page_path, count(*) AS views, count(DISTINCT session_id) AS sessions
+FROM cdp.events WHERE type = 'page' GROUP BY page_path ORDER BY views DESC LIMIT 10;
+
+\echo '-- campaigns: sessions they started, and orders in those sessions'
+SELECT s.utm_source, s.utm_medium, s.utm_campaign, count(*) AS sessions,
+       count(*) FILTER (WHERE EXISTS (SELECT 1 FROM cdp.events e
+                                      WHERE e.session_id = s.session_id AND e.event = 'Order Completed')) AS with_order
+FROM cdp.sessions s WHERE s.utm_campaign IS NOT NULL
+GROUP BY 1, 2, 3 ORDER BY sessions DESC;
+
+\echo '-- browsers and operating systems (from the user agent, uap-core rules)'
+SELECT browser, os, count(*) AS events FROM cdp.events GROUP BY 1, 2 ORDER BY events DESC LIMIT 8;
+
+\echo '-- rejected events by reason (nothing is lost: the raw text is kept)'
+SELECT reason, count(*) AS items, min(detail) AS example FROM cdp.rejected_events GROUP BY reason ORDER BY items DESC;
+SQL
+
+echo
+echo "The cluster is still running. Explore:  psql \"$DB\""
+echo "Stop it:                               CDP_CLUSTER_DIR=$CDP_CLUSTER_DIR CDP_PORT=$CDP_PORT scripts/cluster.sh stop"
