@@ -16,12 +16,13 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" cdp.control)
 MODULE_big = cdp
 OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/sqlapi/*.cpp)))
 DATA = $(sort $(wildcard sql/cdp--*.sql))
-PG_CPPFLAGS = -I$(CURDIR)/include
+# -MMD: every object also records the headers it includes, so a changed header rebuilds its users.
+PG_CPPFLAGS = -I$(CURDIR)/include -MMD -MP
 PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer
 SHLIB_LINK = -lstdc++ -lre2 -lyaml-cpp
 # No LLVM bitcode: JIT-inlining of C++ functions gains nothing here, and it would need clang.
 override with_llvm = no
-EXTRA_CLEAN = build
+EXTRA_CLEAN = build $(OBJS:.o=.d)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -34,6 +35,7 @@ sql/cdp--$(EXTVERSION).sql: $(sort $(wildcard extension/*.sql)) cdp.control
 	   for f in $(sort $(wildcard extension/*.sql)); do printf '\n-- from %s\n' "$$f"; cat "$$f"; done; } > $@
 
 all: sql/cdp--$(EXTVERSION).sql
+-include $(OBJS:.o=.d)
 
 .PHONY: test demo bench unit deps
 deps:

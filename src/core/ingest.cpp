@@ -30,8 +30,8 @@ namespace {
 
 using rapidjson::Value;
 
-// Iterative: no recursion, whatever the nesting. Full precision: numbers keep their exact value.
-constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
+// Full precision: numbers keep their exact value.
+constexpr unsigned kParseFlags = rapidjson::kParseFullPrecisionFlag;
 
 // ---- scanning item spans of valid JSON ---------------------------------------------------
 
@@ -40,17 +40,25 @@ size_t skip_ws(std::string_view s, size_t p) {
     return p;
 }
 
-// End (one past) of the string starting at the quote at p.
+// End (one past) of the string starting at the quote at p. Strings are most of the bytes, so
+// this jumps from quote to quote; a quote is escaped when an odd number of backslashes precede it.
 size_t skip_string(std::string_view s, size_t p) {
-    for (++p; p < s.size(); ++p) {
-        if (s[p] == '\\') ++p;
-        else if (s[p] == '"') return p + 1;
+    const char* base = s.data();
+    size_t i = p + 1;
+    while (i < s.size()) {
+        const void* q = std::memchr(base + i, '"', s.size() - i);
+        if (q == nullptr) return s.size();
+        size_t k = static_cast<size_t>(static_cast<const char*>(q) - base);
+        size_t b = k;
+        while (b > p + 1 && base[b - 1] == '\\') --b;
+        if ((k - b) % 2 == 0) return k + 1;
+        i = k + 1;
     }
     return s.size();
 }
 
-// End (one past) of the value starting at p.
-size_t skip_value(std::string_view s, size_t p) {
+// End (one past) of the value starting at p; raises *max_depth to the value's nesting depth.
+size_t skip_value(std::string_view s, size_t p, int* max_depth) {
     if (p >= s.size()) return p;
     if (s[p] == '"') return skip_string(s, p);
     if (s[p] == '{' || s[p] == '[') {
@@ -61,8 +69,11 @@ size_t skip_value(std::string_view s, size_t p) {
                 p = skip_string(s, p);
                 continue;
             }
-            if (c == '{' || c == '[') ++depth;
-            else if ((c == '}' || c == ']') && --depth == 0) return p + 1;
+            if (c == '{' || c == '[') {
+                if (++depth > *max_depth) *max_depth = depth;
+            } else if ((c == '}' || c == ']') && --depth == 0) {
+                return p + 1;
+            }
             ++p;
         }
         return p;
@@ -74,11 +85,11 @@ size_t skip_value(std::string_view s, size_t p) {
 }
 
 // Spans of the elements of the array starting at p.
-std::vector<std::string_view> array_elements(std::string_view s, size_t p) {
+std::vector<std::string_view> array_elements(std::string_view s, size_t p, int* max_depth) {
     std::vector<std::string_view> out;
     p = skip_ws(s, p + 1);
     while (p < s.size() && s[p] != ']') {
-        size_t end = skip_value(s, p);
+        size_t end = skip_value(s, p, max_depth);
         out.push_back(s.substr(p, end - p));
         p = skip_ws(s, end);
         if (p < s.size() && s[p] == ',') p = skip_ws(s, p + 1);
@@ -252,25 +263,45 @@ bool read_time(const Value& item, const char* name, bool& present, Micros& out, 
 
 }  // namespace
 
-std::vector<std::string_view> payload_item_spans(std::string_view json) {
+std::vector<std::string_view> payload_item_spans(std::string_view json, int* max_depth) {
+    int ignored = 0;
+    int* depth = max_depth != nullptr ? max_depth : &ignored;
+    *depth = 0;
     size_t p = skip_ws(json, 0);
     if (p >= json.size()) return {};
-    if (json[p] == '[') return array_elements(json, p);
+    if (json[p] == '[') {
+        auto items = array_elements(json, p, depth);
+        ++*depth;
+        return items;
+    }
     if (json[p] != '{') return {};
     // An envelope if the top-level object has a "batch" array; else the object is the one item.
     size_t obj_start = p;
     p = skip_ws(json, p + 1);
+    std::vector<std::string_view> items;
+    bool envelope = false;
     while (p < json.size() && json[p] == '"') {
         size_t key_end = skip_string(json, p);
         std::string_view key = json.substr(p + 1, key_end - p - 2);
         p = skip_ws(json, key_end);
         if (p >= json.size() || json[p] != ':') return {};
         p = skip_ws(json, p + 1);
-        if (key == "batch" && p < json.size() && json[p] == '[') return array_elements(json, p);
-        p = skip_ws(json, skip_value(json, p));
+        size_t end;
+        if (!envelope && key == "batch" && p < json.size() && json[p] == '[') {
+            envelope = true;
+            items = array_elements(json, p, depth);
+            end = skip_value(json, p, depth);
+        } else {
+            end = skip_value(json, p, depth);
+        }
+        p = skip_ws(json, end);
         if (p < json.size() && json[p] == ',') p = skip_ws(json, p + 1);
     }
-    size_t end = skip_value(json, obj_start);
+    if (envelope) {
+        ++*depth;  // the envelope around the values measured above
+        return items;
+    }
+    size_t end = skip_value(json, obj_start, depth);  // measures the object as a whole
     return {json.substr(obj_start, end - obj_start)};
 }
 
@@ -295,11 +326,25 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
         rejections.back().whole_payload = true;
         return;
     }
-    // Escapes (\uD800 alone, say) are checked either way; raw bytes only when they may be invalid.
-    if (options.input_is_utf8)
-        doc_.Parse<kParseFlags>(payload.data(), payload.size());
+    // The item spans (for raw text and size limits) and the deepest nesting, from a fast scan.
+    // Shallow payloads take RapidJSON's faster recursive parser; deep ones its iterative one,
+    // which needs no stack. Escapes (\uD800 alone, say) are checked either way; raw bytes only
+    // when they may be invalid.
+    int depth = 0;
+    std::vector<std::string_view> spans = payload_item_spans(payload, &depth);
+    constexpr int kRecursionLimit = 256;
+    // Parsed in place, in a copy: strings then point into the copy instead of being copied one
+    // by one, and the payload itself stays intact for the raw text of rejections.
+    buffer_.assign(payload.data(), payload.size());
+    char* text = buffer_.data();
+    if (depth <= kRecursionLimit && options.input_is_utf8)
+        doc_.ParseInsitu<kParseFlags>(text);
+    else if (depth <= kRecursionLimit)
+        doc_.ParseInsitu<kParseFlags | rapidjson::kParseValidateEncodingFlag>(text);
+    else if (options.input_is_utf8)
+        doc_.ParseInsitu<kParseFlags | rapidjson::kParseIterativeFlag>(text);
     else
-        doc_.Parse<kParseFlags | rapidjson::kParseValidateEncodingFlag>(payload.data(), payload.size());
+        doc_.ParseInsitu<kParseFlags | rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text);
     if (doc_.HasParseError()) {
         rapidjson::ParseErrorCode code = doc_.GetParseError();
         bool encoding = code == rapidjson::kParseErrorStringInvalidEncoding ||
@@ -331,7 +376,6 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
         return;
     }
 
-    std::vector<std::string_view> spans = payload_item_spans(payload);
     size_t count = item_array != nullptr ? item_array->Size() : 1;
     bool spans_ok = spans.size() == count;
     items = count;

@@ -122,7 +122,9 @@ RowWriter* row_writer_begin(Oid relid) {
     w->mtstate->rootResultRelInfo = w->root;
 
     if (w->rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
-        w->proute = ExecSetupPartitionTupleRouting(w->estate, w->rel);
+        w->proute = ExecSetupPartitionTupleRouting(w->estate, w->rel);  // leaves open their own indexes
+    else
+        ExecOpenIndices(w->root, false);
     w->root_slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel), &TTSOpsVirtual);
     return w;
 }
@@ -141,15 +143,28 @@ void row_writer_add(RowWriter* w, Datum* values, bool* nulls) {
     ResultRelInfo* target = w->root;
     if (w->proute != nullptr) target = ExecFindPartition(w->mtstate, w->root, w->proute, root_slot, w->estate);
     PartitionBuffer* b = buffer_for(w, target);
+    TupleDesc desc = RelationGetDescr(target->ri_RelationDesc);
     if (b->slots[b->used] == nullptr)
-        b->slots[b->used] = table_slot_create(target->ri_RelationDesc, &w->estate->es_tupleTable);
-    TupleTableSlot* slot = b->slots[b->used];
+        b->slots[b->used] = ExecAllocTableSlot(&w->estate->es_tupleTable, desc, &TTSOpsHeapTuple);
+    // The tuple is formed once, straight from the values, and owned by the slot until flushed.
     TupleConversionMap* map = target->ri_RootToPartitionMap;  // a partition with another column layout
-    if (map != nullptr) {
-        execute_attr_map_slot(map->attrMap, root_slot, slot);
+    HeapTuple tuple;
+    if (map == nullptr) {
+        tuple = heap_form_tuple(desc, values, nulls);
     } else {
-        ExecCopySlot(slot, root_slot);
+        Datum* mapped = static_cast<Datum*>(palloc(sizeof(Datum) * desc->natts));
+        bool* mapped_nulls = static_cast<bool*>(palloc(sizeof(bool) * desc->natts));
+        for (int i = 0; i < desc->natts; ++i) {
+            AttrNumber from = map->attrMap->attnums[i];
+            mapped_nulls[i] = from == 0 || nulls[from - 1];
+            mapped[i] = from == 0 ? (Datum)0 : values[from - 1];
+        }
+        tuple = heap_form_tuple(desc, mapped, mapped_nulls);
+        pfree(mapped);
+        pfree(mapped_nulls);
     }
+    TupleTableSlot* slot = b->slots[b->used];
+    ExecStoreHeapTuple(tuple, slot, true);
     slot->tts_tableOid = RelationGetRelid(target->ri_RelationDesc);
     if (++b->used == kMaxBufferedRows) flush(w, b);
     MemoryContextSwitchTo(caller);

@@ -33,6 +33,7 @@ struct IngestWork {
     std::vector<std::string> actors;                  // distinct session actors, byte order
     std::vector<const std::string*> changed_actors;   // keys of sessions that moved on
     std::vector<Micros> months;                       // first instant of each month with events
+    std::vector<Hash128> sorted_hashes;               // message hashes of the events, sorted
 };
 
 // The user-agent parser, built once per backend (and again if cdp.uap_regexes_path changes).
@@ -77,10 +78,9 @@ Datum uuid_datum(const Hash128& h) {
 
 // ---- dedup ----------------------------------------------------------------------------------
 
-// Claims the messageIds in cdp_internal.message_ids and keeps only the events whose claim
-// succeeded. Within the window a stored messageId makes the event a duplicate; past it, the
-// claim renews. Rows are claimed in hash order, so concurrent batches never deadlock.
-void claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_at, Micros window) {
+// The general path: an upsert that claims each messageId unless it was seen within the window
+// (past it, the claim renews), then keeps only the events whose claim succeeded.
+void claim_message_ids_by_upsert(IngestWork* work, int32 workspace, TimestampTz received_at, Micros window) {
     static SPIPlanPtr plan = nullptr;
     const std::vector<Event>& events = work->batch.events;
     int n = static_cast<int>(events.size());
@@ -99,7 +99,7 @@ void claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_a
     char nulls[] = {' ', ' ', ' ', window >= 0 ? ' ' : 'n'};
     spi_run_cached(&plan,
                    "INSERT INTO cdp_internal.message_ids AS d (workspace_id, message_hash, received_at)"
-                   " SELECT $1, h, $3 FROM unnest($2) AS h ORDER BY h"
+                   " SELECT $1, h, $3 FROM unnest($2) AS h ORDER BY h"  // lock order: see claim_message_ids
                    " ON CONFLICT (workspace_id, message_hash) DO UPDATE SET received_at = excluded.received_at"
                    "  WHERE d.received_at < excluded.received_at - $4"
                    " RETURNING message_hash",
@@ -119,6 +119,68 @@ void claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_a
     });
 }
 
+// The fast path, for the common batch that holds only new messageIds: a bulk insert of the
+// claims inside a subtransaction. The primary key refuses a messageId that is already claimed
+// (or being claimed by a concurrent transaction, once that commits); then the subtransaction
+// is rolled back and the caller takes the general path. Returns whether all claims went in.
+bool claim_new_message_ids(IngestWork* work, int32 workspace, TimestampTz received_at, Oid relid) {
+    const std::vector<Hash128>& hashes = work->sorted_hashes;
+    MemoryContext context = CurrentMemoryContext;
+    ResourceOwner owner = CurrentResourceOwner;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(context);
+    bool claimed = true;
+    PG_TRY();
+    {
+        RowWriter* writer = row_writer_begin(relid);
+        TupleDesc desc = row_writer_descriptor(writer);
+        if (desc->natts != 3 || strcmp(NameStr(TupleDescAttr(desc, 1)->attname), "message_hash") != 0)
+            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("cdp_internal.message_ids has an unexpected layout"),
+                            errdetail("Expected (workspace_id, message_hash, received_at)."),
+                            errhint("Run ALTER EXTENSION cdp UPDATE.")));
+        Datum values[3];
+        bool nulls[3] = {false, false, false};
+        values[0] = Int32GetDatum(workspace);
+        values[2] = TimestampTzGetDatum(received_at);
+        for (const Hash128& h : hashes) {
+            values[1] = uuid_datum(h);
+            row_writer_add(writer, values, nulls);
+        }
+        row_writer_end(writer);
+        ReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(context);
+        CurrentResourceOwner = owner;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(context);
+        ErrorData* error = CopyErrorData();
+        RollbackAndReleaseCurrentSubTransaction();
+        MemoryContextSwitchTo(context);
+        CurrentResourceOwner = owner;
+        if (error->sqlerrcode != ERRCODE_UNIQUE_VIOLATION) ReThrowError(error);
+        FlushErrorState();
+        FreeErrorData(error);
+        claimed = false;
+    }
+    PG_END_TRY();
+    return claimed;
+}
+
+// Claims the messageIds of the batch's events in cdp_internal.message_ids, keeping only the
+// events whose claim succeeded: within cdp.dedup_window a stored messageId makes an event a
+// duplicate. Claims go in hash order, so concurrent batches never deadlock on each other.
+void claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_at, Micros window,
+                       Oid message_ids_relid) {
+    guarded([&] {
+        work->sorted_hashes.clear();
+        for (const Event& e : work->batch.events) work->sorted_hashes.push_back(e.message_hash);
+        std::sort(work->sorted_hashes.begin(), work->sorted_hashes.end());
+    });
+    if (!claim_new_message_ids(work, workspace, received_at, message_ids_relid))
+        claim_message_ids_by_upsert(work, workspace, received_at, window);
+}
+
 // ---- sessions -------------------------------------------------------------------------------
 
 void load_session_states(IngestWork* work, int32 workspace) {
@@ -129,11 +191,13 @@ void load_session_states(IngestWork* work, int32 workspace) {
     Oid types[] = {INT4OID, TEXTARRAYOID};
     Datum args[] = {Int32GetDatum(workspace), PointerGetDatum(construct_array(actors, n, TEXTOID, -1, false, TYPALIGN_INT))};
     spi_run_cached(&plan,
-                   // A join, not "actor = ANY ($2)": each actor is one probe of the primary key.
+                   // One probe of the primary key per actor, locked in the (byte) order of $2. A
+                   // lateral subquery with FOR UPDATE is not flattened into a join, so the planner
+                   // cannot trade the probes for a scan of the whole table.
                    "SELECT s.actor, s.session_id, s.started_at, s.last_seen, s.campaign"
-                   " FROM unnest($2) AS a(actor)"
-                   " JOIN cdp_internal.session_state s ON s.workspace_id = $1 AND s.actor = a.actor"
-                   " ORDER BY s.actor COLLATE \"C\" FOR UPDATE OF s",
+                   " FROM unnest($2) AS a(actor) CROSS JOIN LATERAL ("
+                   "  SELECT * FROM cdp_internal.session_state s"
+                   "  WHERE s.workspace_id = $1 AND s.actor = a.actor FOR UPDATE) s",
                    2, types, args, nullptr, false);
     for (uint64 r = 0; r < SPI_processed; ++r) {
         HeapTuple tup = SPI_tuptable->vals[r];
@@ -409,7 +473,8 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
     size_t duplicates = work->batch.duplicates_in_payload;
     if (!work->batch.events.empty()) {
         size_t before = work->batch.events.size();
-        claim_message_ids(work, workspace, received_at, window);
+        claim_message_ids(work, workspace, received_at, window,
+                          get_relname_relid("message_ids", get_namespace_oid("cdp_internal", false)));
         guarded([&] {
             for (const Event& e : work->batch.events) work->actors.push_back(e.session_actor());
             std::sort(work->actors.begin(), work->actors.end());

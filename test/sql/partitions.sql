@@ -18,7 +18,7 @@ WHERE i.inhparent = 'cdp.events'::regclass AND c.relname IN ('events_2019_03', '
 ORDER BY c.relname;
 
 -- Partitions carry the parent's index, and queries by time prune to the partitions they need.
-SELECT indexrelid::regclass FROM pg_index WHERE indrelid = 'cdp.events_2019_03'::regclass;
+SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'cdp.events_2019_03'::regclass;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM cdp.events WHERE "timestamp" >= '2026-11-01' AND "timestamp" < '2026-12-01';
 
 -- cdp.tick() creates next month's partition ahead of time (an earlier tick may have made it

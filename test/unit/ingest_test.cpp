@@ -236,4 +236,28 @@ TEST(ItemSpans, FindsItemsWhateverTheLayout) {
     EXPECT_EQ(spans[2], R"("s")");
     EXPECT_EQ(payload_item_spans(R"({"a":"\"batch\""})").size(), 1u);
     EXPECT_EQ(payload_item_spans("[]").size(), 0u);
+    EXPECT_EQ(payload_item_spans(R"(["a\\", "b\"]"])")[1], R"("b\"]")");  // escaped quotes and backslashes
+}
+
+TEST(ItemSpans, MeasuresNesting) {
+    int depth = 0;
+    payload_item_spans(R"([{"a":[1,{"b":"]]]"}]}, 2])", &depth);
+    EXPECT_EQ(depth, 4);
+    payload_item_spans(R"({"context":{"x":[[]]},"batch":[{"p":{}}]})", &depth);
+    EXPECT_EQ(depth, 4);
+    payload_item_spans(R"({"type":"track"})", &depth);
+    EXPECT_EQ(depth, 1);
+}
+
+TEST(Ingest, VeryDeepPayloadsParseWithoutRecursion) {
+    std::string deep = "[";
+    for (int i = 0; i < 100000; ++i) deep += "[";
+    for (int i = 0; i < 100000; ++i) deep += "]";
+    deep += "]";
+    IngestBatch b;
+    IngestOptions o = options();
+    o.limits.max_batch_bytes = 1 << 20;
+    b.parse(deep, o);
+    ASSERT_EQ(b.rejections.size(), 1u);
+    EXPECT_STREQ(b.rejections[0].reason, reason::kNotAnObject);
 }

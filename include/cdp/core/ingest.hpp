@@ -59,13 +59,15 @@ private:
     void reject(size_t index, const char* reason, std::string detail, std::string_view raw,
                 std::string message_id = {});
 
+    std::string buffer_;  // the payload copy the document is parsed in (and points into)
     rapidjson::Document doc_;
     std::deque<rapidjson::Value> owned_;  // values made here (the extra column), at stable addresses
 };
 
 // The byte spans of the items of a payload that parsed as valid JSON: the elements of a
 // top-level array, the elements of the "batch" array of an envelope, or the whole object.
-// Returns an empty vector when the structure is none of these.
-std::vector<std::string_view> payload_item_spans(std::string_view json);
+// Returns an empty vector when the structure is none of these. When max_depth is given, it is
+// set to the deepest nesting of objects and arrays in the payload (for invalid JSON, a guess).
+std::vector<std::string_view> payload_item_spans(std::string_view json, int* max_depth = nullptr);
 
 }  // namespace cdp
