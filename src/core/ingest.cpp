@@ -1,5 +1,7 @@
 #include "cdp/core/ingest.hpp"
 
+#include "cdp/core/json.hpp"
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -381,6 +383,9 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
     items = count;
     events.reserve(count);
     std::vector<std::string> reserialized;  // only when the spans could not be found
+    // Items need the walk for nesting and NUL characters only when the payload could hold either.
+    bool deep_check = !spans_ok || depth > limits.max_depth ||
+                      payload.find("\\u0000") != std::string_view::npos;
     for (size_t i = 0; i < count; ++i) {
         if ((i & 255) == 0) check_for_cancel();
         Value& item = item_array != nullptr ? (*item_array)[static_cast<rapidjson::SizeType>(i)] : doc_;
@@ -391,7 +396,7 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
             reserialized.push_back(serialize(item));
             raw = reserialized.back();
         }
-        parse_item(item, i, raw, batch_context, batch_integrations, options);
+        parse_item(item, i, raw, batch_context, batch_integrations, options, deep_check);
     }
 
     // Exact dedup inside the payload: the first occurrence of a messageId wins.
@@ -422,7 +427,7 @@ void IngestBatch::keep_claimed(const std::vector<Hash128>& claimed) {
 }
 
 void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, const Value* batch_context,
-                             const Value* batch_integrations, const IngestOptions& options) {
+                             const Value* batch_integrations, const IngestOptions& options, bool deep_check) {
     const IngestLimits& limits = options.limits;
     if (!item.IsObject()) {
         reject(index, reason::kNotAnObject, "item " + std::to_string(index) + " is not a JSON object", raw);
@@ -439,7 +444,7 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     }
     const char* why = nullptr;
     std::string detail;
-    if (!check_value(item, 1, limits.max_depth, why, detail)) {
+    if (deep_check && !check_value(item, 1, limits.max_depth, why, detail)) {
         reject(index, why, detail, raw, storable_text(message_id) ? message_id : std::string());
         return;
     }
@@ -597,12 +602,12 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     // Device, OS and browser: from the user agent when there is one, else from the SDK's context.
     std::string_view ua = string_member(e.context, "userAgent");
     if (!ua.empty() && options.user_agents != nullptr) {
-        const UserAgentInfo& info = options.user_agents->parse(ua);
-        e.browser = info.browser;
-        e.browser_version = info.browser_version();
-        e.os = info.os;
-        e.os_version = info.os_version();
-        e.device_type = info.device_type();
+        const ParsedUserAgent& parsed = options.user_agents->parse(ua);
+        e.browser = parsed.info.browser;
+        e.browser_version = parsed.browser_version;
+        e.os = parsed.info.os;
+        e.os_version = parsed.os_version;
+        e.device_type = parsed.device_type;
     } else {
         const Value* os = object_member(e.context, "os");
         e.os = std::string(string_member(os, "name"));

@@ -242,11 +242,17 @@ std::string UserAgentInfo::device_type() const {
     return "other";
 }
 
-const UserAgentInfo& CachedUserAgentParser::parse(std::string_view user_agent) {
-    auto it = cache_.find(std::string(user_agent));
+const ParsedUserAgent& CachedUserAgentParser::parse(std::string_view user_agent) {
+    std::string key(user_agent);
+    auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
     if (cache_.size() >= capacity_) cache_.clear();  // crude but bounded; hot agents come back at once
-    return cache_.emplace(std::string(user_agent), parser_.parse(user_agent)).first->second;
+    ParsedUserAgent parsed;
+    parsed.info = parser_.parse(user_agent);
+    parsed.browser_version = parsed.info.browser_version();
+    parsed.os_version = parsed.info.os_version();
+    parsed.device_type = parsed.info.device_type();
+    return cache_.emplace(std::move(key), std::move(parsed)).first->second;
 }
 
 }  // namespace cdp

@@ -1,5 +1,7 @@
 #include "cdp/pg/jsonb.hpp"
 
+#include "cdp/core/json.hpp"
+
 #include <rapidjson/internal/dtoa.h>
 
 extern "C" {

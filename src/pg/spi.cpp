@@ -21,9 +21,10 @@ void spi_finish() {
 void spi_run_cached(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
                     bool read_only) {
     if (*plan == nullptr) {
-        // Custom plans: planned with the actual arguments and the tables' current sizes, which
-        // change fast while ingest runs (a generic plan made on an empty table would scan it).
-        SPIPlanPtr p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_CUSTOM_PLAN);
+        // The statements are written so that their plan does not depend on table sizes (keyed
+        // probes through LATERAL, inserts), so the plan cache may settle on a generic plan and
+        // skip planning on every batch.
+        SPIPlanPtr p = SPI_prepare(sql, nargs, types);
         if (p == nullptr)
             ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not prepare an internal statement"),
                             errdetail("SPI_prepare failed with %s for: %s", SPI_result_code_string(SPI_result), sql),

@@ -95,9 +95,10 @@ TEST(UserAgent, DeviceTypes) {
 TEST(UserAgent, CacheReturnsTheSameAnswer) {
     CachedUserAgentParser cached(parser(), 2);
     const char* ua = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0";
-    EXPECT_EQ(cached.parse(ua).browser, "Firefox");
-    EXPECT_EQ(cached.parse(ua).browser_major, "120");
+    EXPECT_EQ(cached.parse(ua).info.browser, "Firefox");
+    EXPECT_EQ(cached.parse(ua).browser_version, "120.0");
+    EXPECT_EQ(cached.parse(ua).device_type, "desktop");
     cached.parse("a");
     cached.parse("b");  // over capacity: the cache starts over and still answers
-    EXPECT_EQ(cached.parse(ua).browser, "Firefox");
+    EXPECT_EQ(cached.parse(ua).info.browser, "Firefox");
 }

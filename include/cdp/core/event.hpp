@@ -2,7 +2,7 @@
 #pragma once
 #include "cdp/core/pure.hpp"
 
-#include <rapidjson/document.h>
+#include "cdp/core/json.hpp"
 
 #include <cstdint>
 #include <string>

@@ -3,7 +3,7 @@
 #pragma once
 #include "cdp/core/pure.hpp"
 
-#include <rapidjson/document.h>
+#include "cdp/core/json.hpp"
 
 #include <deque>
 #include <string>
@@ -55,7 +55,7 @@ public:
 
 private:
     void parse_item(rapidjson::Value& item, size_t index, std::string_view raw, const rapidjson::Value* batch_context,
-                    const rapidjson::Value* batch_integrations, const IngestOptions& options);
+                    const rapidjson::Value* batch_integrations, const IngestOptions& options, bool deep_check);
     void reject(size_t index, const char* reason, std::string detail, std::string_view raw,
                 std::string message_id = {});
 

@@ -44,17 +44,23 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// A parse result with the derived columns already computed.
+struct ParsedUserAgent {
+    UserAgentInfo info;
+    std::string browser_version, os_version, device_type;
+};
+
 // A bounded per-process cache in front of a parser: real traffic has few distinct user agents.
 class CachedUserAgentParser {
 public:
     explicit CachedUserAgentParser(const UserAgentParser& parser, size_t capacity = 10000)
         : parser_(parser), capacity_(capacity) {}
-    const UserAgentInfo& parse(std::string_view user_agent);
+    const ParsedUserAgent& parse(std::string_view user_agent);
 
 private:
     const UserAgentParser& parser_;
     size_t capacity_;
-    std::unordered_map<std::string, UserAgentInfo> cache_;
+    std::unordered_map<std::string, ParsedUserAgent> cache_;
 };
 
 }  // namespace cdp

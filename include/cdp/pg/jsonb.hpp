@@ -1,7 +1,7 @@
 // Builds jsonb straight from a parsed RapidJSON tree, without a text round trip through jsonb_in.
 #pragma once
 
-#include <rapidjson/document.h>
+#include "cdp/core/json.hpp"
 
 #include "cdp/pg/postgres.hpp"
 

@@ -9,8 +9,7 @@ namespace cdp::pg {
 void spi_connect();
 void spi_finish();
 
-// Prepares `sql` on first use (kept for the backend's lifetime in *plan), then executes it with
-// a plan made for these arguments.
+// Prepares `sql` on first use (kept for the backend's lifetime in *plan), then executes it.
 // `nulls` is SPI's convention ('n' for null, ' ' otherwise) or nullptr for no nulls.
 void spi_run_cached(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
                     bool read_only);
