@@ -167,6 +167,14 @@ std::optional<Micros> parse_duration(std::string_view text) {
     return total;
 }
 
+Micros month_start(Micros t) {
+    std::int64_t days = t / kMicrosPerDay - (t % kMicrosPerDay < 0 ? 1 : 0);
+    int y;
+    unsigned m, d;
+    civil_from_days(days, y, m, d);
+    return days_from_civil(y, m, 1) * kMicrosPerDay;
+}
+
 Micros corrected_timestamp(std::optional<Micros> original, std::optional<Micros> sent_at, Micros received_at) {
     if (original && sent_at) return received_at - (*sent_at - *original);
     if (original) return *original;

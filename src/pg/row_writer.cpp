@@ -10,7 +10,8 @@ extern "C" {
 namespace cdp::pg {
 
 namespace {
-constexpr int kMaxBufferedRows = 1000;   // as COPY FROM: enough to fill pages, small enough to stay in cache
+// Enough rows to fill several pages per multi-insert; slots are made once and reused per flush.
+constexpr int kMaxBufferedRows = 128;
 constexpr int kMaxBufferedPartitions = 8;
 
 // Rows waiting for one leaf partition.

@@ -490,13 +490,7 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
                 if (state.changed) work->changed_actors.push_back(&actor);
             std::sort(work->changed_actors.begin(), work->changed_actors.end(),
                       [](const std::string* a, const std::string* b) { return *a < *b; });
-            for (const Event& e : work->batch.events) {
-                std::int64_t days = e.timestamp / kMicrosPerDay - (e.timestamp % kMicrosPerDay < 0 ? 1 : 0);
-                int y;
-                unsigned m, d;
-                civil_from_days(days, y, m, d);
-                work->months.push_back(days_from_civil(y, m, 1) * kMicrosPerDay);
-            }
+            for (const Event& e : work->batch.events) work->months.push_back(month_start(e.timestamp));
             std::sort(work->months.begin(), work->months.end());
             work->months.erase(std::unique(work->months.begin(), work->months.end()), work->months.end());
         });

@@ -68,3 +68,9 @@ TEST(Duration, RejectsWhatIsNotADuration) {
     for (const char* bad : {"", "a fortnight", "-5 minutes", "0 s", "5", "5 parsecs", "1.5h", "99999999999999 d"})
         EXPECT_FALSE(parse_duration(bad)) << bad;
 }
+
+TEST(Timestamp, MonthStart) {
+    EXPECT_EQ(format_iso8601(month_start(*parse_iso8601("2026-11-29T08:23:56Z"))), "2026-11-01T00:00:00.000000Z");
+    EXPECT_EQ(format_iso8601(month_start(*parse_iso8601("2024-03-01T00:00:00Z"))), "2024-03-01T00:00:00.000000Z");
+    EXPECT_EQ(format_iso8601(month_start(*parse_iso8601("1969-12-31T23:59:59Z"))), "1969-12-01T00:00:00.000000Z");
+}

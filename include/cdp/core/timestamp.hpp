@@ -34,6 +34,9 @@ Micros corrected_timestamp(std::optional<Micros> original, std::optional<Micros>
 // Nothing for text that is not such a duration, or for a duration that is not positive.
 std::optional<Micros> parse_duration(std::string_view text);
 
+// The first instant (UTC) of the calendar month that holds t.
+Micros month_start(Micros t);
+
 // Days since the epoch of a civil date (proleptic Gregorian), and back.
 std::int64_t days_from_civil(int y, unsigned m, unsigned d);
 void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d);
