@@ -18,21 +18,20 @@ pg_writable_dir "$WORK"
 trap 'rm -rf "$WORK"/regress/instance "$WORK"/isolation/instance' EXIT
 status=0
 
+# Runs one pg_regress-style suite on its own temporary instance; the diffs are shown on failure.
+run_suite() {
+  local name=$1 driver=$2 schedule=$3
+  pg_writable_dir "$WORK/$name"
+  if ! as_pg "$driver" --inputdir=test --outputdir="$WORK/$name" --temp-instance="$WORK/$name/instance" \
+        --bindir="$PG_BINDIR" --temp-config=test/regress.conf --schedule="$schedule"; then
+    cat "$WORK/$name/regression.diffs" 2>/dev/null || true
+    status=1
+  fi
+}
+
 echo "== pg_regress"
-pg_writable_dir "$WORK/regress"
-if ! as_pg "$PGXS_DIR/src/test/regress/pg_regress" --inputdir=test --outputdir="$WORK/regress" \
-      --temp-instance="$WORK/regress/instance" --bindir="$PG_BINDIR" --temp-config=test/regress.conf \
-      --schedule=test/schedule; then
-  cat "$WORK/regress/regression.diffs" 2>/dev/null || true
-  status=1
-fi
+run_suite regress "$PGXS_DIR/src/test/regress/pg_regress" test/schedule
 
 echo "== isolation tests"
-pg_writable_dir "$WORK/isolation"
-if ! as_pg "$PGXS_DIR/src/test/isolation/pg_isolation_regress" --inputdir=test --outputdir="$WORK/isolation" \
-      --temp-instance="$WORK/isolation/instance" --bindir="$PG_BINDIR" --temp-config=test/regress.conf \
-      --schedule=test/isolation_schedule; then
-  cat "$WORK/isolation/regression.diffs" 2>/dev/null || true
-  status=1
-fi
+run_suite isolation "$PGXS_DIR/src/test/isolation/pg_isolation_regress" test/isolation_schedule
 exit $status

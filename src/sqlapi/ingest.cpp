@@ -70,6 +70,19 @@ TimestampTz to_postgres(Micros t) { return t - kPostgresEpochOffset; }
 
 Datum text_datum(const std::string& s) { return PointerGetDatum(cstring_to_text_with_len(s.data(), s.size())); }
 
+// palloc'd arrays for SPI arguments, and one-dimensional SQL arrays made of them.
+Datum* datums(int n) { return static_cast<Datum*>(palloc(sizeof(Datum) * n)); }
+bool* flags(int n) { return static_cast<bool*>(palloc0(sizeof(bool) * n)); }
+Datum text_array(Datum* items, int n) {
+    return PointerGetDatum(construct_array(items, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+Datum uuid_array(Datum* items, int n) {
+    return PointerGetDatum(construct_array(items, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+Datum timestamptz_array(Datum* items, int n) {
+    return PointerGetDatum(construct_array(items, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
 Datum uuid_datum(const Hash128& h) {
     auto* u = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
     memcpy(u->data, h.data(), UUID_LEN);
@@ -84,7 +97,7 @@ void claim_message_ids_by_upsert(IngestWork* work, int32 workspace, TimestampTz 
     static SPIPlanPtr plan = nullptr;
     const std::vector<Event>& events = work->batch.events;
     int n = static_cast<int>(events.size());
-    Datum* hashes = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum* hashes = datums(n);
     for (int i = 0; i < n; ++i) hashes[i] = uuid_datum(events[i].message_hash);
     Datum window_datum = (Datum)0;
     if (window >= 0) {
@@ -94,7 +107,7 @@ void claim_message_ids_by_upsert(IngestWork* work, int32 workspace, TimestampTz 
     }
     Oid types[] = {INT4OID, UUIDARRAYOID, TIMESTAMPTZOID, INTERVALOID};
     Datum args[] = {Int32GetDatum(workspace),
-                    PointerGetDatum(construct_array(hashes, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),
+                    uuid_array(hashes, n),
                     TimestampTzGetDatum(received_at), window_datum};
     char nulls[] = {' ', ' ', ' ', window >= 0 ? ' ' : 'n'};
     spi_run_cached(&plan,
@@ -186,10 +199,10 @@ void claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_a
 void load_session_states(IngestWork* work, int32 workspace) {
     static SPIPlanPtr plan = nullptr;
     int n = static_cast<int>(work->actors.size());
-    Datum* actors = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum* actors = datums(n);
     for (int i = 0; i < n; ++i) actors[i] = text_datum(work->actors[i]);
     Oid types[] = {INT4OID, TEXTARRAYOID};
-    Datum args[] = {Int32GetDatum(workspace), PointerGetDatum(construct_array(actors, n, TEXTOID, -1, false, TYPALIGN_INT))};
+    Datum args[] = {Int32GetDatum(workspace), text_array(actors, n)};
     spi_run_cached(&plan,
                    // One probe of the primary key per actor, locked in the (byte) order of $2. A
                    // lateral subquery with FOR UPDATE is not flattened into a join, so the planner
@@ -226,11 +239,7 @@ void save_session_states(IngestWork* work, int32 workspace) {
     static SPIPlanPtr plan = nullptr;
     int n = static_cast<int>(work->changed_actors.size());
     if (n == 0) return;
-    Datum* actors = static_cast<Datum*>(palloc(sizeof(Datum) * n));
-    Datum* ids = static_cast<Datum*>(palloc(sizeof(Datum) * n));
-    Datum* started = static_cast<Datum*>(palloc(sizeof(Datum) * n));
-    Datum* last = static_cast<Datum*>(palloc(sizeof(Datum) * n));
-    Datum* campaigns = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum *actors = datums(n), *ids = datums(n), *started = datums(n), *last = datums(n), *campaigns = datums(n);
     for (int i = 0; i < n; ++i) {
         const std::string& actor = *work->changed_actors[i];
         const SessionState& s = work->sessions.find(actor)->second;
@@ -241,12 +250,8 @@ void save_session_states(IngestWork* work, int32 workspace) {
         campaigns[i] = text_datum(s.campaign);
     }
     Oid types[] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
-    Datum args[] = {Int32GetDatum(workspace),
-                    PointerGetDatum(construct_array(actors, n, TEXTOID, -1, false, TYPALIGN_INT)),
-                    PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR)),
-                    PointerGetDatum(construct_array(started, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
-                    PointerGetDatum(construct_array(last, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
-                    PointerGetDatum(construct_array(campaigns, n, TEXTOID, -1, false, TYPALIGN_INT))};
+    Datum args[] = {Int32GetDatum(workspace),    text_array(actors, n),        uuid_array(ids, n),
+                    timestamptz_array(started, n), timestamptz_array(last, n), text_array(campaigns, n)};
     spi_run_cached(&plan,
                    "INSERT INTO cdp_internal.session_state AS s"
                    " (workspace_id, actor, session_id, started_at, last_seen, campaign)"
@@ -305,8 +310,8 @@ void write_events(IngestWork* work, int32 workspace, Oid events_relid) {
                             errdetail("The table does not match the installed version of the cdp extension."),
                             errhint("Run ALTER EXTENSION cdp UPDATE, or restore the column.")));
     }
-    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * desc->natts));
-    bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * desc->natts));
+    Datum* values = datums(desc->natts);
+    bool* nulls = flags(desc->natts);
     MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext, "cdp ingest row", ALLOCSET_DEFAULT_SIZES);
     MemoryContext old = MemoryContextSwitchTo(row_context);
 
@@ -372,13 +377,8 @@ void write_rejections(IngestWork* work, int32 workspace, TimestampTz received_at
     const std::vector<Rejection>& rejections = work->batch.rejections;
     int n = static_cast<int>(rejections.size());
     if (n == 0) return;
-    Datum* reasons = static_cast<Datum*>(palloc(sizeof(Datum) * n));
-    Datum* details = static_cast<Datum*>(palloc(sizeof(Datum) * n));
-    Datum* message_ids = static_cast<Datum*>(palloc(sizeof(Datum) * n));
-    bool* message_id_nulls = static_cast<bool*>(palloc(sizeof(bool) * n));
-    Datum* indexes = static_cast<Datum*>(palloc(sizeof(Datum) * n));
-    bool* index_nulls = static_cast<bool*>(palloc(sizeof(bool) * n));
-    Datum* raws = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    Datum *reasons = datums(n), *details = datums(n), *message_ids = datums(n), *indexes = datums(n), *raws = datums(n);
+    bool *message_id_nulls = flags(n), *index_nulls = flags(n);
     for (int i = 0; i < n; ++i) {
         const Rejection& r = rejections[i];
         reasons[i] = CStringGetTextDatum(r.reason);
@@ -395,11 +395,11 @@ void write_rejections(IngestWork* work, int32 workspace, TimestampTz received_at
     Datum args[] = {
         Int32GetDatum(workspace),
         TimestampTzGetDatum(received_at),
-        PointerGetDatum(construct_array(reasons, n, TEXTOID, -1, false, TYPALIGN_INT)),
-        PointerGetDatum(construct_array(details, n, TEXTOID, -1, false, TYPALIGN_INT)),
+        text_array(reasons, n),
+        text_array(details, n),
         PointerGetDatum(construct_md_array(message_ids, message_id_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT)),
         PointerGetDatum(construct_md_array(indexes, index_nulls, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT)),
-        PointerGetDatum(construct_array(raws, n, TEXTOID, -1, false, TYPALIGN_INT))};
+        text_array(raws, n)};
     spi_run_cached(&plan,
                    "INSERT INTO cdp.rejected_events (workspace_id, received_at, reason, detail, message_id, item_index, raw)"
                    " SELECT $1, $2, r, d, m, i, w FROM unnest($3, $4, $5, $6, $7) AS u(r, d, m, i, w)",
