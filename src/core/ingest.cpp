@@ -122,8 +122,7 @@ std::string_view string_member(const Value* obj, const char* name) {
 
 // An identifier field: a string, or a number written as text (some SDKs send numeric ids).
 // Returns false when present with another JSON type.
-bool read_id(const Value& obj, const char* name, std::string& out) {
-    const Value* v = member(obj, name);
+bool read_id(const Value* v, std::string& out) {
     if (v == nullptr) return true;
     if (v->IsString()) {
         out.assign(v->GetString(), v->GetStringLength());
@@ -233,19 +232,47 @@ void merge_batch_level(Value& item, const char* name, const Value* batch_level,
     }
 }
 
-// Top-level keys that become typed columns or jsonb columns of their own.
-bool is_mapped_key(std::string_view k) {
-    static const char* const kMapped[] = {"type", "messageId", "anonymousId", "userId", "event", "name",
-                                          "groupId", "previousId", "timestamp", "originalTimestamp", "sentAt",
-                                          "properties", "traits", "context"};
-    for (const char* m : kMapped)
-        if (k == m) return true;
-    return false;
-}
+// The top-level keys that become typed columns or jsonb columns of their own, found in one pass
+// over the item (the first occurrence of a key counts, as with FindMember; null means absent).
+struct TopLevel {
+    enum Key {
+        kType, kMessageId, kAnonymousId, kUserId, kEvent, kName, kGroupId, kPreviousId, kTimestamp,
+        kOriginalTimestamp, kSentAt, kProperties, kTraits, kContext, kCount
+    };
+    const Value* found[kCount] = {};
+
+    static int key_of(std::string_view k) {
+        static const std::string_view kNames[kCount] = {
+            "type", "messageId", "anonymousId", "userId", "event", "name", "groupId", "previousId", "timestamp",
+            "originalTimestamp", "sentAt", "properties", "traits", "context"};
+        for (int i = 0; i < kCount; ++i)
+            if (k.size() == kNames[i].size() && k == kNames[i]) return i;
+        return -1;
+    }
+
+    explicit TopLevel(const Value& item) {
+        for (auto it = item.MemberBegin(); it != item.MemberEnd(); ++it) {
+            int k = key_of({it->name.GetString(), it->name.GetStringLength()});
+            if (k >= 0 && found[k] == nullptr) found[k] = &it->value;
+        }
+    }
+
+    const Value* operator[](Key k) const { return found[k] != nullptr && !found[k]->IsNull() ? found[k] : nullptr; }
+
+    std::string_view string(Key k) const {
+        const Value* v = (*this)[k];
+        return v != nullptr && v->IsString() ? std::string_view(v->GetString(), v->GetStringLength())
+                                             : std::string_view();
+    }
+
+    const Value* object(Key k) const {
+        const Value* v = (*this)[k];
+        return v != nullptr && v->IsObject() ? v : nullptr;
+    }
+};
 
 // Reads an optional timestamp field. Returns false (with detail) when present but not a time.
-bool read_time(const Value& item, const char* name, bool& present, Micros& out, std::string& detail) {
-    const Value* v = member(item, name);
+bool read_time(const Value* v, const char* name, bool& present, Micros& out, std::string& detail) {
     present = false;
     if (v == nullptr) return true;
     if (v->IsString()) {
@@ -433,8 +460,15 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
         reject(index, reason::kNotAnObject, "item " + std::to_string(index) + " is not a JSON object", raw);
         return;
     }
+    // Batch-level context and integrations fill what the item does not set itself (first: adding
+    // members may move the item's members, and the scan below points into them).
+    auto& alloc = doc_.GetAllocator();
+    merge_batch_level(item, "context", batch_context, alloc);
+    merge_batch_level(item, "integrations", batch_integrations, alloc);
+    const TopLevel top(item);
+
     std::string message_id;
-    bool message_id_ok = read_id(item, "messageId", message_id);
+    bool message_id_ok = read_id(top[TopLevel::kMessageId], message_id);
     if (raw.size() > limits.max_event_bytes) {
         reject(index, reason::kSizeViolation,
                "the event is " + std::to_string(raw.size()) + " bytes, over the limit of " +
@@ -457,7 +491,7 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     e.item_index = index;
     e.raw = raw;
 
-    std::string_view type_text = string_member(&item, "type");
+    std::string_view type_text = top.string(TopLevel::kType);
     if (type_text.empty() || !parse_type(type_text, e.type)) {
         reject(index, reason::kInvalidType,
                type_text.empty() ? std::string("the event has no \"type\"")
@@ -466,11 +500,17 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
                raw, message_id);
         return;
     }
-    for (auto [field, target] : {std::pair<const char*, std::string*>{"userId", &e.user_id},
-                                 {"anonymousId", &e.anonymous_id},
-                                 {"groupId", &e.group_id},
-                                 {"previousId", &e.previous_id}}) {
-        if (!read_id(item, field, *target)) {
+    struct IdField {
+        const char* name;
+        TopLevel::Key key;
+        std::string* target;
+    };
+    for (const IdField& f : {IdField{"userId", TopLevel::kUserId, &e.user_id},
+                             IdField{"anonymousId", TopLevel::kAnonymousId, &e.anonymous_id},
+                             IdField{"groupId", TopLevel::kGroupId, &e.group_id},
+                             IdField{"previousId", TopLevel::kPreviousId, &e.previous_id}}) {
+        const char* field = f.name;
+        if (!read_id(top[f.key], *f.target)) {
             reject(index, reason::kInvalidField, std::string(field) + " must be a string or a number", raw, message_id);
             return;
         }
@@ -481,7 +521,7 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     }
     switch (e.type) {
         case EventType::Track:
-            e.event = std::string(string_member(&item, "event"));
+            e.event = std::string(top.string(TopLevel::kEvent));
             if (e.event.empty()) {
                 reject(index, reason::kMissingField, "a track event needs a non-empty \"event\" name", raw, message_id);
                 return;
@@ -502,8 +542,10 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
         default:
             break;
     }
-    for (const char* obj : {"properties", "traits", "context"}) {
-        const Value* v = member(item, obj);
+    for (auto [obj, key] : {std::pair<const char*, TopLevel::Key>{"properties", TopLevel::kProperties},
+                            {"traits", TopLevel::kTraits},
+                            {"context", TopLevel::kContext}}) {
+        const Value* v = top[key];
         if (v != nullptr && !v->IsObject()) {
             reject(index, reason::kInvalidField, std::string(obj) + " must be a JSON object", raw, message_id);
             return;
@@ -513,9 +555,9 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     // Timestamps: the client's "timestamp" is the original timestamp unless one is given.
     bool has_ts = false, has_orig = false;
     Micros ts = 0, orig = 0;
-    if (!read_time(item, "timestamp", has_ts, ts, detail) ||
-        !read_time(item, "originalTimestamp", has_orig, orig, detail) ||
-        !read_time(item, "sentAt", e.has_sent_at, e.sent_at, detail)) {
+    if (!read_time(top[TopLevel::kTimestamp], "timestamp", has_ts, ts, detail) ||
+        !read_time(top[TopLevel::kOriginalTimestamp], "originalTimestamp", has_orig, orig, detail) ||
+        !read_time(top[TopLevel::kSentAt], "sentAt", e.has_sent_at, e.sent_at, detail)) {
         reject(index, reason::kInvalidTimestamp, detail, raw, message_id);
         return;
     }
@@ -544,12 +586,7 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
         e.message_id = std::move(message_id);
     }
     e.message_hash = hash128(e.message_id);
-    if (e.type == EventType::Page || e.type == EventType::Screen) e.name = std::string(string_member(&item, "name"));
-
-    // Batch-level context and integrations fill what the item does not set itself.
-    auto& alloc = doc_.GetAllocator();
-    merge_batch_level(item, "context", batch_context, alloc);
-    merge_batch_level(item, "integrations", batch_integrations, alloc);
+    if (e.type == EventType::Page || e.type == EventType::Screen) e.name = std::string(top.string(TopLevel::kName));
 
     // Everything that is not a typed or jsonb column of its own is kept in "extra" (but never
     // the write key, which is a credential).
@@ -557,13 +594,13 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     Value& extra = owned_.back();
     for (auto it = item.MemberBegin(); it != item.MemberEnd(); ++it) {
         std::string_view k(it->name.GetString(), it->name.GetStringLength());
-        if (is_mapped_key(k) || k == "writeKey") continue;
+        if (TopLevel::key_of(k) >= 0 || k == "writeKey") continue;
         extra.AddMember(Value(it->name, alloc), it->value, alloc);  // moves the value
     }
     e.extra = extra.MemberCount() > 0 ? &extra : nullptr;
-    e.properties = object_member(&item, "properties");
-    e.traits = object_member(&item, "traits");
-    e.context = object_member(&item, "context");
+    e.properties = top.object(TopLevel::kProperties);
+    e.traits = top.object(TopLevel::kTraits);
+    e.context = top.object(TopLevel::kContext);
 
     // Page, referrer and campaign. Page events carry url/path/referrer in properties too.
     const Value* page = object_member(e.context, "page");

@@ -6,8 +6,34 @@
 
 namespace cdp {
 
+namespace {
+
+// Dotted-quad IPv4 in canonical form (no leading zeros, each part 0..255), the common case.
+bool parse_ipv4(std::string_view s, unsigned char out[4]) {
+    size_t p = 0;
+    for (int part = 0; part < 4; ++part) {
+        if (part > 0) {
+            if (p >= s.size() || s[p] != '.') return false;
+            ++p;
+        }
+        size_t start = p;
+        unsigned v = 0;
+        while (p < s.size() && s[p] >= '0' && s[p] <= '9' && p - start < 3) v = v * 10 + static_cast<unsigned>(s[p++] - '0');
+        if (p == start || v > 255 || (p - start > 1 && s[start] == '0')) return false;
+        out[part] = static_cast<unsigned char>(v);
+    }
+    return p == s.size();
+}
+
+}  // namespace
+
 std::string apply_ip_policy(std::string_view address, IpPolicy policy) {
     if (policy == IpPolicy::Drop || address.empty() || address.size() >= INET6_ADDRSTRLEN) return {};
+    unsigned char v4[4];
+    if (parse_ipv4(address, v4)) {
+        if (policy == IpPolicy::Full) return std::string(address);
+        return std::to_string(v4[0]) + "." + std::to_string(v4[1]) + "." + std::to_string(v4[2]) + ".0";
+    }
     char buf[INET6_ADDRSTRLEN];
     std::memcpy(buf, address.data(), address.size());
     buf[address.size()] = '\0';

@@ -64,6 +64,10 @@ TEST(Ip, AppliesPolicy) {
     EXPECT_EQ(apply_ip_policy("203.0.113.77", IpPolicy::Drop), "");
     EXPECT_EQ(apply_ip_policy("not an ip", IpPolicy::Full), "");
     EXPECT_EQ(apply_ip_policy("1.2.3.4; DROP TABLE", IpPolicy::Full), "");
+    EXPECT_EQ(apply_ip_policy("10.0.0.255", IpPolicy::Truncate), "10.0.0.0");
+    EXPECT_EQ(apply_ip_policy("256.1.1.1", IpPolicy::Full), "");
+    EXPECT_EQ(apply_ip_policy("1.2.3", IpPolicy::Full), "");
+    EXPECT_EQ(apply_ip_policy("::ffff:1.2.3.4", IpPolicy::Full), "::ffff:1.2.3.4");
 }
 
 TEST(Text, StorableText) {
