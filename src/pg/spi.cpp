@@ -21,10 +21,11 @@ void spi_finish() {
 void spi_run_cached(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
                     bool read_only) {
     if (*plan == nullptr) {
-        // The statements are written so that their plan does not depend on table sizes (keyed
-        // probes through LATERAL, inserts), so the plan cache may settle on a generic plan and
-        // skip planning on every batch.
-        SPIPlanPtr p = SPI_prepare(sql, nargs, types);
+        // The statements are written so that their plan does not depend on the arguments or on
+        // table sizes (keyed probes through LATERAL, inserts from arrays): one generic plan,
+        // never planned again per batch. (Left to itself, the plan cache keeps making custom
+        // plans, since a generic plan cannot know how long the argument arrays are.)
+        SPIPlanPtr p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
         if (p == nullptr)
             ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not prepare an internal statement"),
                             errdetail("SPI_prepare failed with %s for: %s", SPI_result_code_string(SPI_result), sql),
