@@ -109,7 +109,8 @@ SELECT pg_catalog.pg_extension_config_dump('cdp_internal.message_ids', '');
 -- event of each actor opens a new session.
 CREATE UNLOGGED TABLE cdp_internal.session_state (
     workspace_id integer NOT NULL,
-    actor text NOT NULL,
+    actor text COLLATE "C" NOT NULL,  -- an identifier, compared byte by byte: no locale rules
+
     session_id uuid NOT NULL,
     started_at timestamptz NOT NULL,
     last_seen timestamptz NOT NULL,

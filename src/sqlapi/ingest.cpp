@@ -256,7 +256,7 @@ void save_session_states(IngestWork* work, int32 workspace) {
                    "INSERT INTO cdp_internal.session_state AS s"
                    " (workspace_id, actor, session_id, started_at, last_seen, campaign)"
                    " SELECT $1, a, sid, st, ls, c FROM unnest($2, $3, $4, $5, $6) AS u(a, sid, st, ls, c)"
-                   " ORDER BY a COLLATE \"C\""
+                   " ORDER BY a COLLATE \"C\""  // the lock order of load_session_states
                    " ON CONFLICT (workspace_id, actor) DO UPDATE SET session_id = excluded.session_id,"
                    "  started_at = excluded.started_at, last_seen = excluded.last_seen, campaign = excluded.campaign",
                    6, types, args, nullptr, false);
