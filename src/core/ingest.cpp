@@ -519,6 +519,7 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
         reject(index, reason::kMissingIdentity, "the event needs a userId or an anonymousId", raw, message_id);
         return;
     }
+    e.set_session_actor();
     switch (e.type) {
         case EventType::Track:
             e.event = std::string(top.string(TopLevel::kEvent));

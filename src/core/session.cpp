@@ -26,12 +26,10 @@ Hash128 make_session_id(std::int32_t workspace, std::string_view actor, Micros s
 
 void assign_sessions(std::vector<Event>& events, std::unordered_map<std::string, SessionState>& states,
                      Micros timeout, std::int32_t workspace) {
-    std::vector<std::string> actors(events.size());
-    for (size_t i = 0; i < events.size(); ++i) actors[i] = events[i].session_actor();
     std::vector<size_t> order(events.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        int c = actors[a].compare(actors[b]);
+        int c = events[a].session_actor.compare(events[b].session_actor);
         if (c != 0) return c < 0;
         return events[a].timestamp < events[b].timestamp;
     });
@@ -39,7 +37,7 @@ void assign_sessions(std::vector<Event>& events, std::unordered_map<std::string,
     std::string_view current_actor;
     for (size_t idx : order) {
         Event& e = events[idx];
-        std::string_view actor = actors[idx];
+        std::string_view actor = e.session_actor;
         if (state == nullptr || actor != current_actor) {
             auto [it, inserted] = states.try_emplace(std::string(actor));
             state = &it->second;

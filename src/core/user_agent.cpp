@@ -243,16 +243,17 @@ std::string UserAgentInfo::device_type() const {
 }
 
 const ParsedUserAgent& CachedUserAgentParser::parse(std::string_view user_agent) {
-    std::string key(user_agent);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
+    auto it = cache_.find(user_agent);
+    if (it != cache_.end()) return it->second->parsed;
     if (cache_.size() >= capacity_) cache_.clear();  // crude but bounded; hot agents come back at once
-    ParsedUserAgent parsed;
-    parsed.info = parser_.parse(user_agent);
-    parsed.browser_version = parsed.info.browser_version();
-    parsed.os_version = parsed.info.os_version();
-    parsed.device_type = parsed.info.device_type();
-    return cache_.emplace(std::move(key), std::move(parsed)).first->second;
+    auto entry = std::make_unique<Entry>();
+    entry->user_agent = std::string(user_agent);
+    entry->parsed.info = parser_.parse(user_agent);
+    entry->parsed.browser_version = entry->parsed.info.browser_version();
+    entry->parsed.os_version = entry->parsed.info.os_version();
+    entry->parsed.device_type = entry->parsed.info.device_type();
+    std::string_view key = entry->user_agent;
+    return cache_.emplace(key, std::move(entry)).first->second->parsed;
 }
 
 }  // namespace cdp

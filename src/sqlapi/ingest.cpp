@@ -476,7 +476,7 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
         claim_message_ids(work, workspace, received_at, window,
                           get_relname_relid("message_ids", get_namespace_oid("cdp_internal", false)));
         guarded([&] {
-            for (const Event& e : work->batch.events) work->actors.push_back(e.session_actor());
+            for (const Event& e : work->batch.events) work->actors.push_back(e.session_actor);
             std::sort(work->actors.begin(), work->actors.end());
             work->actors.erase(std::unique(work->actors.begin(), work->actors.end()), work->actors.end());
         });

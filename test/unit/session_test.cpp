@@ -10,6 +10,7 @@ Event at(const char* anon, Micros minutes, const char* utm_campaign = "") {
     e.anonymous_id = anon;
     e.timestamp = 1'700'000'000'000'000LL + minutes * kMicrosPerMinute;
     e.utm_campaign = utm_campaign;
+    e.set_session_actor();
     return e;
 }
 constexpr Micros kTimeout = 30 * kMicrosPerMinute;
@@ -37,6 +38,7 @@ TEST(Sessions, OrderInTheBatchDoesNotMatterOnlyEventTime) {
 TEST(Sessions, ActorsAreIndependentAndUserIdStandsInForAnonymous) {
     Event u = at("", 5);
     u.user_id = "u1";
+    u.set_session_actor();
     std::vector<Event> ev = {at("a", 0), at("b", 1), u};
     std::unordered_map<std::string, SessionState> states;
     assign_sessions(ev, states, kTimeout, 1);

@@ -43,8 +43,10 @@ struct Event {
     const rapidjson::Value* context = nullptr;
     const rapidjson::Value* extra = nullptr;  // integrations and every other top-level key
 
-    // Sessionization: whose visit this is ("a:" + anonymous_id, else "u:" + user_id) and the result.
-    std::string session_actor() const { return anonymous_id.empty() ? "u:" + user_id : "a:" + anonymous_id; }
+    // Sessionization: whose visit this is ("a:" + anonymous_id, else "u:" + user_id; set by
+    // set_session_actor once the ids are known) and the result.
+    std::string session_actor;
+    void set_session_actor() { session_actor = anonymous_id.empty() ? "u:" + user_id : "a:" + anonymous_id; }
     Hash128 session_id{};
 };
 

@@ -58,9 +58,14 @@ public:
     const ParsedUserAgent& parse(std::string_view user_agent);
 
 private:
+    struct Entry {
+        std::string user_agent;  // the key's storage
+        ParsedUserAgent parsed;
+    };
     const UserAgentParser& parser_;
     size_t capacity_;
-    std::unordered_map<std::string, ParsedUserAgent> cache_;
+    // Looked up by view, so a hit allocates nothing; the views point into the entries.
+    std::unordered_map<std::string_view, std::unique_ptr<Entry>> cache_;
 };
 
 }  // namespace cdp
