@@ -23,7 +23,6 @@ unix_socket_directories = '$DIR'
 shared_buffers = 1GB
 max_wal_size = 4GB
 checkpoint_timeout = 15min
-wal_compression = on
 timezone = 'UTC'
 CONF
     fi
