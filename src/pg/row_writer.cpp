@@ -5,6 +5,7 @@ extern "C" {
 #include "access/xact.h"
 #include "executor/tuptable.h"
 #include "parser/parsetree.h"
+#include "utils/rls.h"
 }
 
 namespace cdp::pg {
@@ -72,8 +73,8 @@ PartitionBuffer* buffer_for(RowWriter* w, ResultRelInfo* rri) {
          rri->ri_TrigDesc->trig_insert_instead_row))
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                         errmsg("partition \"%s\" has row triggers on INSERT", RelationGetRelationName(rri->ri_RelationDesc)),
-                        errdetail("cdp.ingest writes rows in bulk and does not fire row triggers."),
-                        errhint("Use a statement trigger, logical decoding, or cdp's change feeds instead.")));
+                        errdetail("cdp.ingest writes rows in bulk and does not fire triggers."),
+                        errhint("Drop the trigger; follow new events with logical decoding or a scheduled query.")));
     PartitionBuffer* b = &w->buffers[w->nbuffers++];
     memset(b, 0, sizeof *b);
     b->rri = rri;
@@ -97,7 +98,12 @@ RowWriter* row_writer_begin(Oid relid) {
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                         errmsg("table \"%s\" has INSERT triggers", RelationGetRelationName(w->rel)),
                         errdetail("cdp.ingest writes rows in bulk and does not fire triggers."),
-                        errhint("Drop the trigger; react to new events through cdp's change feeds instead.")));
+                        errhint("Drop the trigger; follow new events with logical decoding or a scheduled query.")));
+    if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("table \"%s\" has row-level security enabled", RelationGetRelationName(w->rel)),
+                        errdetail("cdp.ingest writes rows in bulk and would not apply the policies."),
+                        errhint("Disable row-level security on it, or let a role that bypasses it run ingest.")));
     w->estate = CreateExecutorState();
     w->cid = GetCurrentCommandId(true);
     w->estate->es_output_cid = w->cid;
@@ -167,6 +173,7 @@ void row_writer_add(RowWriter* w, Datum* values, bool* nulls) {
     TupleTableSlot* slot = b->slots[b->used];
     ExecStoreHeapTuple(tuple, slot, true);
     slot->tts_tableOid = RelationGetRelid(target->ri_RelationDesc);
+    if (desc->constr != nullptr) ExecConstraints(target, slot, w->estate);  // NOT NULL and CHECK
     if (++b->used == kMaxBufferedRows) flush(w, b);
     MemoryContextSwitchTo(caller);
 }

@@ -90,3 +90,14 @@ SELECT * FROM pg_temp.error_of($$SET cdp.session_timeout = '-5 minutes'$$) \gx
 SELECT * FROM pg_temp.error_of($$SET cdp.ip_policy = 'blur'$$) \gx
 SELECT count(*) AS events_still_queryable FROM cdp.events;
 SELECT * FROM cdp.ingest('{"type":"track","event":"After Errors","userId":"u1","messageId":"after-errors"}');
+
+-- Rows written in bulk still obey the table's constraints; triggers and row-level security,
+-- which bulk writing would bypass, are refused with a clear error rather than ignored.
+ALTER TABLE cdp.events ADD CONSTRAINT no_test_events CHECK (event IS DISTINCT FROM 'Forbidden');
+SELECT code, message FROM pg_temp.error_of($$SELECT cdp.ingest('{"type":"track","event":"Forbidden","userId":"u1"}', received_at => '2026-11-20 10:00:00+00')$$) \gx
+ALTER TABLE cdp.events DROP CONSTRAINT no_test_events;
+CREATE FUNCTION pg_temp.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER noop BEFORE INSERT ON cdp.events FOR EACH ROW EXECUTE FUNCTION pg_temp.noop();
+SELECT * FROM pg_temp.error_of($$SELECT cdp.ingest('{"type":"track","event":"Triggered","userId":"u1"}')$$) \gx
+DROP TRIGGER noop ON cdp.events;
+SELECT count(*) AS forbidden_or_triggered FROM cdp.events WHERE event IN ('Forbidden', 'Triggered');
