@@ -15,11 +15,13 @@ SELECT
     (array_agg(coalesce(page_path, name) ORDER BY "timestamp") FILTER (WHERE type IN ('page', 'screen')))[1] AS landing_page,
     (array_agg(coalesce(page_path, name) ORDER BY "timestamp" DESC) FILTER (WHERE type IN ('page', 'screen')))[1] AS exit_page,
     array_agg(coalesce(page_path, name) ORDER BY "timestamp") FILTER (WHERE type IN ('page', 'screen')) AS page_sequence,
-    (array_agg(referrer_host ORDER BY "timestamp") FILTER (WHERE referrer_host IS NOT NULL))[1] AS referrer_host,
-    (array_agg(referrer_medium ORDER BY "timestamp") FILTER (WHERE referrer_medium IS NOT NULL))[1] AS referrer_medium,
-    (array_agg(utm_source ORDER BY "timestamp") FILTER (WHERE utm_source IS NOT NULL))[1] AS utm_source,
-    (array_agg(utm_medium ORDER BY "timestamp") FILTER (WHERE utm_medium IS NOT NULL))[1] AS utm_medium,
-    (array_agg(utm_campaign ORDER BY "timestamp") FILTER (WHERE utm_campaign IS NOT NULL))[1] AS utm_campaign,
+    -- Attribution is the landing event's: where the visit came from (no referrer: direct), and
+    -- its campaign (a new campaign starts a new session, so it is always on the first event).
+    (array_agg(referrer_host ORDER BY "timestamp"))[1] AS referrer_host,
+    (array_agg(referrer_medium ORDER BY "timestamp"))[1] AS referrer_medium,
+    (array_agg(utm_source ORDER BY "timestamp"))[1] AS utm_source,
+    (array_agg(utm_medium ORDER BY "timestamp"))[1] AS utm_medium,
+    (array_agg(utm_campaign ORDER BY "timestamp"))[1] AS utm_campaign,
     (array_agg(device_type ORDER BY "timestamp") FILTER (WHERE device_type IS NOT NULL))[1] AS device_type,
     count(*) FILTER (WHERE type = 'page') = 1 AND count(*) = 1 AS bounced
 FROM cdp.events

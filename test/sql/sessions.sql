@@ -45,3 +45,13 @@ SELECT anonymous_id, started_at, events FROM cdp.sessions WHERE anonymous_id = '
 SELECT count(*) FILTER (WHERE session_id IS NULL) AS without_session FROM cdp.events WHERE anonymous_id LIKE 's-%';
 SELECT count(*) AS shared_sessions FROM (
   SELECT session_id FROM cdp.events GROUP BY session_id HAVING count(DISTINCT coalesce(anonymous_id, user_id)) > 1) s;
+
+-- Attribution is the landing event's: a visit that starts without a referrer is direct, even
+-- if its later pages carry the site's own pages as referrers.
+SELECT * FROM cdp.ingest('[
+  {"type":"page","anonymousId":"s-cleo","messageId":"c1","timestamp":"2026-11-24T15:00:00Z",
+   "context":{"page":{"url":"https://shop.example.com/"}}},
+  {"type":"page","anonymousId":"s-cleo","messageId":"c2","timestamp":"2026-11-24T15:01:00Z",
+   "context":{"page":{"url":"https://shop.example.com/p/lamp","referrer":"https://shop.example.com/"}}}
+]', received_at => '2026-11-24 15:02:00+00');
+SELECT anonymous_id, pages, coalesce(referrer_medium, 'direct') AS came_from FROM cdp.sessions WHERE anonymous_id = 's-cleo';
