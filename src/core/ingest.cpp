@@ -364,6 +364,9 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
     constexpr int kRecursionLimit = 256;
     // Parsed in place, in a copy: strings then point into the copy instead of being copied one
     // by one, and the payload itself stays intact for the raw text of rejections.
+    // RapidJSON's SIMD scanning reads whole 16-byte blocks, up to 15 bytes past the terminator:
+    // the allocation must hold them.
+    buffer_.reserve(payload.size() + 16);
     buffer_.assign(payload.data(), payload.size());
     char* text = buffer_.data();
     if (depth <= kRecursionLimit && options.input_is_utf8)
