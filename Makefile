@@ -22,7 +22,14 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer
 SHLIB_LINK = -lstdc++ -lre2 -lyaml-cpp
 # No LLVM bitcode: JIT-inlining of C++ functions gains nothing here, and it would need clang.
 override with_llvm = no
-EXTRA_CLEAN = build $(OBJS:.o=.d)
+EXTRA_CLEAN = build $(OBJS:.o=.d) results regression.diffs regression.out output_iso
+
+# `make installcheck` (as a database superuser, against a running server) runs the same suites
+# as `make test` does on its temporary instances.
+REGRESS = $(shell sed -n 's/^test: //p' test/schedule)
+REGRESS_OPTS = --inputdir=test
+ISOLATION = $(shell sed -n 's/^test: //p' test/isolation_schedule)
+ISOLATION_OPTS = --inputdir=test
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
