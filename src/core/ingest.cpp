@@ -355,6 +355,13 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
         rejections.back().whole_payload = true;
         return;
     }
+    // In-place parsing ends at a NUL byte, which would silently drop what follows it. PostgreSQL
+    // text never holds one; other callers get the whole payload refused.
+    if (std::memchr(payload.data(), '\0', payload.size()) != nullptr) {
+        reject(0, reason::kNulByte, "the payload holds a NUL byte, which JSON text cannot contain", payload);
+        rejections.back().whole_payload = true;
+        return;
+    }
     // The item spans (for raw text and size limits) and the deepest nesting, from a fast scan.
     // Shallow payloads take RapidJSON's faster recursive parser; deep ones its iterative one,
     // which needs no stack. Escapes (\uD800 alone, say) are checked either way; raw bytes only

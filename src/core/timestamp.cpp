@@ -124,27 +124,26 @@ std::string format_iso8601(Micros t) {
     return buf;
 }
 
-std::optional<Micros> parse_duration(std::string_view text) {
-    auto lower = [](std::string_view s) {
-        std::string out(s);
-        for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-        return out;
-    };
+// Allocates nothing and throws nothing: PostgreSQL calls it from a GUC check hook.
+std::optional<Micros> parse_duration(std::string_view text) noexcept {
+    char lowered[64];
+    if (text.size() >= sizeof lowered) return std::nullopt;
+    for (size_t i = 0; i < text.size(); ++i)
+        lowered[i] = static_cast<char>(text[i] >= 'A' && text[i] <= 'Z' ? text[i] - 'A' + 'a' : text[i]);
     auto trim = [](std::string_view s) {
         while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
         while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
         return s;
     };
-    std::string all = lower(trim(text));
-    if (all == "infinity" || all == "forever") return -1;
-    std::string_view rest = all;
+    std::string_view rest = trim(std::string_view(lowered, text.size()));
+    if (rest == "infinity" || rest == "forever") return -1;
     Micros total = 0;
     bool any = false;
     while (!(rest = trim(rest)).empty()) {
         size_t digits = 0;
-        while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+        Micros amount = 0;
+        while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9') amount = amount * 10 + (rest[digits++] - '0');
         if (digits == 0 || digits > 12) return std::nullopt;
-        Micros amount = std::stoll(std::string(rest.substr(0, digits)));
         rest = trim(rest.substr(digits));
         size_t letters = 0;
         while (letters < rest.size() && rest[letters] >= 'a' && rest[letters] <= 'z') ++letters;

@@ -261,3 +261,12 @@ TEST(Ingest, VeryDeepPayloadsParseWithoutRecursion) {
     ASSERT_EQ(b.rejections.size(), 1u);
     EXPECT_STREQ(b.rejections[0].reason, reason::kNotAnObject);
 }
+
+TEST(Ingest, RawNulByteRejectsTheWholePayload) {
+    IngestBatch b;
+    b.parse(std::string_view("{\"type\":\"track\",\"event\":\"A\",\"userId\":\"u\"}\0[1,2", 46), options());
+    EXPECT_TRUE(b.events.empty());
+    ASSERT_EQ(b.rejections.size(), 1u);
+    EXPECT_TRUE(b.rejections[0].whole_payload);
+    EXPECT_STREQ(b.rejections[0].reason, reason::kNulByte);
+}

@@ -32,7 +32,7 @@ Micros corrected_timestamp(std::optional<Micros> original, std::optional<Micros>
 // A duration such as "30 minutes", "7 days", "1h 30min", "90s"; "infinity" (or "forever")
 // gives -1. Units: us, ms, s/sec/second(s), min/minute(s), h/hour(s), d/day(s), w/week(s).
 // Nothing for text that is not such a duration, or for a duration that is not positive.
-std::optional<Micros> parse_duration(std::string_view text);
+std::optional<Micros> parse_duration(std::string_view text) noexcept;
 
 // The first instant (UTC) of the calendar month that holds t.
 Micros month_start(Micros t);
