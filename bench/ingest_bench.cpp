@@ -12,8 +12,11 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 namespace {
 
@@ -47,6 +50,25 @@ std::vector<Batch> read_batches(const std::string& path, size_t batch_size, size
     }
     for (Batch& b : batches) b.json += "]";
     return batches;
+}
+
+// CPU seconds the server backend has used so far, read from /proc when the server runs on this
+// machine (else a negative number). CPU time is much steadier than wall time on a shared
+// machine, so the bench reports its ratio too.
+double backend_cpu_seconds(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (pid <= 0 || !std::getline(stat, line)) return -1;
+    size_t close = line.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) return -1;
+    std::istringstream fields(line.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15: utime, stime
+        if (i == 14) utime = std::stoull(field);
+        if (i == 15) stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 struct Totals {
@@ -124,22 +146,45 @@ int main(int argc, char** argv) {
         // Each round runs both, one after the other (which goes first alternates), so that both
         // see the same machine; the ratio reported is the median of the rounds' ratios, the
         // rates the best of each.
+        int pid = 0;
+        {
+            pqxx::nontransaction n(c);
+            pid = n.exec("SELECT pg_backend_pid()")[0][0].as<int>();
+        }
         double best_ours = 1e300, best_copy = 1e300;
-        std::vector<double> ratios;
+        std::vector<double> ratios, cpu_ratios;
+        double cpu_ours = 0, cpu_copy = 0;
+        auto cpu_of = [&](auto&& run, double& cpu_total) {
+            double before = backend_cpu_seconds(pid);
+            double seconds = run();
+            double after = backend_cpu_seconds(pid);
+            cpu_total = before >= 0 && after >= 0 ? after - before : -1;
+            return seconds;
+        };
         Totals last;
         for (int round = 0; round < rounds; ++round) {
             Totals t;
             double copy_s, ours_s;
+            double cpu_copy_round = -1, cpu_ours_round = -1;
+            auto copy_run = [&] {
+                reset(c);
+                return cpu_of([&] { return run_copy(c, batches); }, cpu_copy_round);
+            };
+            auto ours_run = [&] {
+                reset(c);
+                return cpu_of([&] { return run_ingest(c, batches, t); }, cpu_ours_round);
+            };
             if (round % 2 == 0) {
-                reset(c);
-                copy_s = run_copy(c, batches);
-                reset(c);
-                ours_s = run_ingest(c, batches, t);
+                copy_s = copy_run();
+                ours_s = ours_run();
             } else {
-                reset(c);
-                ours_s = run_ingest(c, batches, t);
-                reset(c);
-                copy_s = run_copy(c, batches);
+                ours_s = ours_run();
+                copy_s = copy_run();
+            }
+            if (cpu_copy_round > 0 && cpu_ours_round > 0) {
+                cpu_ratios.push_back(cpu_copy_round / cpu_ours_round);
+                cpu_copy = cpu_copy_round;
+                cpu_ours = cpu_ours_round;
             }
             best_copy = std::min(best_copy, copy_s);
             best_ours = std::min(best_ours, ours_s);
@@ -147,8 +192,11 @@ int main(int argc, char** argv) {
             last = t;
         }
         std::sort(ratios.begin(), ratios.end());
-        double median = ratios.size() % 2 ? ratios[ratios.size() / 2]
-                                          : (ratios[ratios.size() / 2 - 1] + ratios[ratios.size() / 2]) / 2;
+        auto median_of = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+        };
+        double median = median_of(ratios);
         if (last.accepted != static_cast<long long>(total))
             std::fprintf(stderr, "warning: accepted %lld of %zu (duplicates %lld, rejected %lld)\n", last.accepted,
                          total, last.duplicates, last.rejected);
@@ -156,6 +204,10 @@ int main(int argc, char** argv) {
         std::printf("ingest  ours=%.0f events/s  baseline=%.0f rows/s (COPY jsonb)  ratio=%.2f  "
                     "[%zu events, batch %zu, %d rounds: median ratio, best rates; ratios %.2f..%.2f]\n",
                     ours, base, median, total, batch_size, rounds, ratios.front(), ratios.back());
+        if (!cpu_ratios.empty())
+            std::printf("ingest-backend-cpu  ours=%.2f us/event  baseline=%.2f us/row (COPY jsonb)  ratio=%.2f  "
+                        "[server backend CPU time from /proc, median of rounds; last round shown]\n",
+                        cpu_ours * 1e6 / total, cpu_copy * 1e6 / total, median_of(cpu_ratios));
     } catch (const std::exception& e) {
         std::cerr << "cdp_bench_ingest: " << e.what() << "\n";
         return 1;

@@ -58,3 +58,12 @@ END;
 $$;
 COMMENT ON FUNCTION cdp.replay_rejected(bigint[], integer) IS
     'Re-ingests rejected payloads; those rejected again are recorded anew with their current reason';
+
+-- Ingest writes jsonb straight from its own parse of the payload. This says whether that jsonb
+-- has the same bytes as jsonb_in's for a text (numbers written in their shortest form); the
+-- tests use it, and so can anyone who doubts the writer.
+CREATE FUNCTION cdp_internal.jsonb_matches_jsonb_in(json_text text) RETURNS boolean
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'cdp_jsonb_matches_jsonb_in';
+COMMENT ON FUNCTION cdp_internal.jsonb_matches_jsonb_in(text) IS
+    'Whether cdp''s jsonb writer and jsonb_in give the same bytes for the JSON text';

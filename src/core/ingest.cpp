@@ -668,6 +668,21 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
             e.device_type = device;
     }
     e.ip = apply_ip_policy(string_member(e.context, "ip"), options.ip_policy);
+    // The policy holds for the stored context too: the address as sent stays only under "full";
+    // otherwise context.ip becomes the ip column's value, or goes when that is empty.
+    if (options.ip_policy != IpPolicy::Full && e.context != nullptr) {
+        Value& context = item.FindMember("context")->value;  // the member e.context points to
+        for (auto it = context.MemberBegin(); it != context.MemberEnd();) {
+            if (std::string_view(it->name.GetString(), it->name.GetStringLength()) != "ip") {
+                ++it;
+            } else if (e.ip.empty()) {
+                it = context.EraseMember(it);
+            } else {
+                it->value.SetString(e.ip.data(), static_cast<rapidjson::SizeType>(e.ip.size()), alloc);
+                ++it;
+            }
+        }
+    }
     e.locale = std::string(string_member(e.context, "locale"));
     events.push_back(std::move(e));
 }

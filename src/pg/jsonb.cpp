@@ -1,86 +1,227 @@
+// jsonb written straight from a RapidJSON tree in jsonb's on-disk format (utils/jsonb.h), the
+// layout jsonb_util.c's convertToJsonb produces: no intermediate JsonbValue tree, no qsort of
+// JsonbPairs, one pass into one buffer. The result is byte for byte what jsonb_in makes of the
+// same text (cdp_internal.jsonb_matches_jsonb_in checks this in the tests), numbers aside: those
+// go through a double, so 1.50 is stored as 1.5.
 #include "cdp/pg/jsonb.hpp"
 
 #include "cdp/core/json.hpp"
+#include "cdp/pg/guard.hpp"
 
 #include <rapidjson/internal/dtoa.h>
 
+#include <algorithm>
+
 extern "C" {
 #include "utils/numeric.h"
+}
+
+extern "C" {
+PGDLLEXPORT Datum cdp_jsonb_matches_jsonb_in(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cdp_jsonb_matches_jsonb_in);
 }
 
 namespace cdp::pg {
 
 namespace {
 
-Datum numeric_from_text(const char* text) {
-    return DirectFunctionCall3(numeric_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-}
+using Value = rapidjson::Value;
 
-// Fills a scalar JsonbValue. Integers convert exactly; doubles through their shortest
-// round-trip decimal form (Grisu2), which is how they were most likely written.
-void scalar(const rapidjson::Value& v, JsonbValue& out) {
-    if (v.IsString()) {
-        out.type = jbvString;
-        out.val.string.val = const_cast<char*>(v.GetString());
-        out.val.string.len = static_cast<int>(v.GetStringLength());
-    } else if (v.IsBool()) {
-        out.type = jbvBool;
-        out.val.boolean = v.GetBool();
-    } else if (v.IsNull()) {
-        out.type = jbvNull;
+Numeric numeric_of(const Value& v) {
+    if (v.IsInt64()) return int64_to_numeric(v.GetInt64());
+    // Integers past int64 and doubles: through their shortest round-trip decimal form (Grisu2),
+    // which is how they were most likely written.
+    char buf[64];
+    if (v.IsUint64()) {
+        snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v.GetUint64()));
     } else {
-        out.type = jbvNumeric;
-        if (v.IsInt64()) {
-            out.val.numeric = int64_to_numeric(v.GetInt64());
-        } else {
-            char buf[64];
-            if (v.IsUint64()) {
-                std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v.GetUint64()));
-            } else {
-                char* end = rapidjson::internal::dtoa(v.GetDouble(), buf);
-                *end = '\0';
-            }
-            out.val.numeric = DatumGetNumeric(numeric_from_text(buf));
-        }
+        char* end = rapidjson::internal::dtoa(v.GetDouble(), buf);
+        *end = '\0';
     }
+    return DatumGetNumeric(
+        DirectFunctionCall3(numeric_in, CStringGetDatum(buf), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
 }
 
-// Pushes a value; `token` is WJB_VALUE inside an object, WJB_ELEM inside an array.
-JsonbValue* push(JsonbParseState** state, const rapidjson::Value& v, JsonbIteratorToken token) {
-    if (v.IsObject()) {
-        pushJsonbValue(state, WJB_BEGIN_OBJECT, nullptr);
-        for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-            JsonbValue key;
-            key.type = jbvString;
-            key.val.string.val = const_cast<char*>(it->name.GetString());
-            key.val.string.len = static_cast<int>(it->name.GetStringLength());
-            pushJsonbValue(state, WJB_KEY, &key);
-            push(state, it->value, WJB_VALUE);
-        }
-        return pushJsonbValue(state, WJB_END_OBJECT, nullptr);
-    }
-    if (v.IsArray()) {
-        pushJsonbValue(state, WJB_BEGIN_ARRAY, nullptr);
-        for (const rapidjson::Value& e : v.GetArray()) push(state, e, WJB_ELEM);
-        return pushJsonbValue(state, WJB_END_ARRAY, nullptr);
-    }
-    JsonbValue jv;
-    scalar(v, jv);
-    return pushJsonbValue(state, token, &jv);
+// jsonb's key order: shorter keys first, then bytewise.
+int compare_keys(const Value& a, const Value& b) {
+    rapidjson::SizeType la = a.GetStringLength(), lb = b.GetStringLength();
+    if (la != lb) return la < lb ? -1 : 1;
+    return memcmp(a.GetString(), b.GetString(), la);
 }
+
+class JsonbWriter {
+public:
+    JsonbWriter() { initStringInfo(&buf_); }
+
+    Jsonb* finish(const Value& root) {
+        reserve(VARHDRSZ);
+        JEntry ignored;
+        if (root.IsObject()) {
+            object(root, ignored);
+        } else if (root.IsArray()) {
+            array(root.Begin(), root.Size(), false, ignored);
+        } else {
+            array(&root, 1, true, ignored);  // a scalar document: a one-element raw-scalar array
+        }
+        auto* result = reinterpret_cast<Jsonb*>(buf_.data);
+        SET_VARSIZE(result, buf_.len);
+        return result;
+    }
+
+private:
+    StringInfoData buf_;
+
+    int reserve(int n) {
+        enlargeStringInfo(&buf_, n);
+        int offset = buf_.len;
+        buf_.len += n;
+        buf_.data[buf_.len] = '\0';
+        return offset;
+    }
+    void append(const void* data, int n) { appendBinaryStringInfo(&buf_, static_cast<const char*>(data), n); }
+    int pad_to_int() {
+        int pad = INTALIGN(buf_.len) - buf_.len;
+        if (pad > 0) memset(buf_.data + reserve(pad), 0, pad);
+        return pad;
+    }
+    void put_entry(int offset, JEntry e) { memcpy(buf_.data + offset, &e, sizeof e); }
+
+    static void check_length(int total) {
+        if (total > static_cast<int>(JENTRY_OFFLENMASK))
+            ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                            errmsg("total size of jsonb object elements exceeds the maximum of %u bytes",
+                                   JENTRY_OFFLENMASK),
+                            errdetail("An event's JSON value is too large for jsonb."),
+                            errhint("Send smaller properties, traits or context.")));
+    }
+
+    // Appends one value's data; its JEntry (length form) goes to `entry`.
+    void value(const Value& v, JEntry& entry) {
+        switch (v.GetType()) {
+            case rapidjson::kNullType:
+                entry = JENTRY_ISNULL;
+                break;
+            case rapidjson::kFalseType:
+                entry = JENTRY_ISBOOL_FALSE;
+                break;
+            case rapidjson::kTrueType:
+                entry = JENTRY_ISBOOL_TRUE;
+                break;
+            case rapidjson::kStringType:
+                append(v.GetString(), static_cast<int>(v.GetStringLength()));
+                entry = v.GetStringLength();
+                break;
+            case rapidjson::kNumberType: {
+                Numeric n = numeric_of(v);
+                int len = VARSIZE_ANY(n);
+                int pad = pad_to_int();
+                append(n, len);
+                entry = JENTRY_ISNUMERIC | (pad + len);
+                break;
+            }
+            case rapidjson::kArrayType:
+                array(v.Begin(), v.Size(), false, entry);
+                break;
+            case rapidjson::kObjectType:
+                object(v, entry);
+                break;
+        }
+    }
+
+    // Every JB_OFFSET_STRIDE'th entry holds the end offset of its data instead of the length.
+    static JEntry stride(JEntry e, int index, int total) {
+        if (index % JB_OFFSET_STRIDE == 0) return (e & JENTRY_TYPEMASK) | total | JENTRY_HAS_OFF;
+        return e;
+    }
+
+    void array(const Value* elems, rapidjson::SizeType n, bool raw_scalar, JEntry& entry) {
+        check_stack_depth();
+        int base = buf_.len;
+        pad_to_int();
+        uint32 header = n | JB_FARRAY | (raw_scalar ? JB_FSCALAR : 0);
+        append(&header, sizeof header);
+        int entries = reserve(static_cast<int>(sizeof(JEntry) * n));
+        int total = 0;
+        for (rapidjson::SizeType i = 0; i < n; ++i) {
+            JEntry e;
+            value(elems[i], e);
+            total += JBE_OFFLENFLD(e);
+            check_length(total);
+            put_entry(entries + static_cast<int>(i * sizeof(JEntry)), stride(e, static_cast<int>(i), total));
+        }
+        check_length(buf_.len - base);
+        entry = JENTRY_ISCONTAINER | (buf_.len - base);
+    }
+
+    void object(const Value& v, JEntry& entry) {
+        check_stack_depth();
+        // Members in jsonb's key order; of duplicate keys the last one wins, as in jsonb_in.
+        rapidjson::SizeType count = v.MemberCount();
+        const Value::Member* first = count > 0 ? &*v.MemberBegin() : nullptr;
+        auto** members = static_cast<const Value::Member**>(palloc(sizeof(void*) * (count + 1)));
+        for (rapidjson::SizeType i = 0; i < count; ++i) members[i] = first + i;
+        std::sort(members, members + count, [](const Value::Member* a, const Value::Member* b) {
+            int c = compare_keys(a->name, b->name);
+            return c != 0 ? c < 0 : a > b;  // equal keys: the later member first
+        });
+        int pairs = 0;
+        for (rapidjson::SizeType i = 0; i < count; ++i)
+            if (pairs == 0 || compare_keys(members[i]->name, members[pairs - 1]->name) != 0)
+                members[pairs++] = members[i];
+
+        int base = buf_.len;
+        pad_to_int();
+        uint32 header = static_cast<uint32>(pairs) | JB_FOBJECT;
+        append(&header, sizeof header);
+        int entries = reserve(static_cast<int>(sizeof(JEntry) * pairs * 2));
+        int total = 0;
+        for (int i = 0; i < pairs; ++i) {
+            const Value& key = members[i]->name;
+            int len = static_cast<int>(key.GetStringLength());
+            append(key.GetString(), len);
+            total += len;
+            check_length(total);
+            put_entry(entries + i * static_cast<int>(sizeof(JEntry)), stride(static_cast<JEntry>(len), i, total));
+        }
+        for (int i = 0; i < pairs; ++i) {
+            JEntry e;
+            value(members[i]->value, e);
+            total += JBE_OFFLENFLD(e);
+            check_length(total);
+            put_entry(entries + (i + pairs) * static_cast<int>(sizeof(JEntry)), stride(e, i + pairs, total));
+        }
+        pfree(members);
+        check_length(buf_.len - base);
+        entry = JENTRY_ISCONTAINER | (buf_.len - base);
+    }
+};
 
 }  // namespace
 
 Datum jsonb_from_json(const rapidjson::Value& value) {
-    JsonbParseState* state = nullptr;
-    if (!value.IsObject() && !value.IsArray()) {
-        // A scalar document is stored by jsonb as a one-element raw-scalar array.
-        JsonbValue jv;
-        scalar(value, jv);
-        return JsonbPGetDatum(JsonbValueToJsonb(&jv));
-    }
-    JsonbValue* result = push(&state, value, WJB_VALUE);
-    return JsonbPGetDatum(JsonbValueToJsonb(result));
+    JsonbWriter writer;
+    return JsonbPGetDatum(writer.finish(value));
 }
 
 }  // namespace cdp::pg
+
+// cdp_internal.jsonb_matches_jsonb_in(text): whether the jsonb written from RapidJSON's parse of
+// the text has the same bytes as jsonb_in's. For the tests of the writer above.
+Datum cdp_jsonb_matches_jsonb_in(PG_FUNCTION_ARGS) {
+    text* input = PG_GETARG_TEXT_PP(0);
+    char* cstring = text_to_cstring(input);
+    auto* owned = cdp::pg::make_context_owned<rapidjson::Document>(CurrentMemoryContext);
+    rapidjson::Document& doc = *owned->object;
+    cdp::pg::guarded([&] { doc.Parse<rapidjson::kParseFullPrecisionFlag>(cstring); });
+    if (doc.HasParseError())
+        ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION), errmsg("RapidJSON cannot parse the input"),
+                        errdetail("Error code %d at offset %zu.", static_cast<int>(doc.GetParseError()),
+                                  doc.GetErrorOffset()),
+                        errhint("Pass text that jsonb_in accepts.")));
+    Datum expected = DirectFunctionCall1(jsonb_in, CStringGetDatum(cstring));
+    Jsonb* ours = DatumGetJsonbP(cdp::pg::jsonb_from_json(doc));
+    Jsonb* theirs = DatumGetJsonbP(expected);
+    bool same = VARSIZE(ours) == VARSIZE(theirs) && memcmp(ours, theirs, VARSIZE(ours)) == 0;
+    owned->release();
+    PG_RETURN_BOOL(same);
+}

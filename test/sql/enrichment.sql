@@ -42,4 +42,4 @@ RESET cdp.ip_policy;
 SELECT * FROM cdp.ingest('[{"type":"track","event":"E","anonymousId":"e4","messageId":"ip-v6","context":{"ip":"2001:db8:abcd:12::1"}},
                            {"type":"track","event":"E","anonymousId":"e4","messageId":"ip-junk","context":{"ip":"localhost; DROP TABLE x"}}]',
                          received_at => '2026-11-25 10:00:00+00');
-SELECT event_id, ip FROM cdp.events WHERE event_id LIKE 'ip-%' ORDER BY event_id;
+SELECT event_id, ip, context ->> 'ip' AS context_ip FROM cdp.events WHERE event_id LIKE 'ip-%' ORDER BY event_id;

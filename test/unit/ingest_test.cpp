@@ -270,3 +270,41 @@ TEST(Ingest, RawNulByteRejectsTheWholePayload) {
     EXPECT_TRUE(b.rejections[0].whole_payload);
     EXPECT_STREQ(b.rejections[0].reason, reason::kNulByte);
 }
+
+TEST(Ingest, IpPolicyHoldsForTheStoredContext) {
+    const char* payload = R"([
+        {"type":"track","event":"E","anonymousId":"a","messageId":"v4","context":{"ip":"203.0.113.77","locale":"de"}},
+        {"type":"track","event":"E","anonymousId":"a","messageId":"twice","context":{"ip":"203.0.113.77","ip":"198.51.100.9"}},
+        {"type":"track","event":"E","anonymousId":"a","messageId":"junk","context":{"ip":"localhost; DROP TABLE x"}}])";
+    auto context_ips = [](const Event& e) {
+        std::string out;
+        for (auto it = e.context->MemberBegin(); it != e.context->MemberEnd(); ++it)
+            if (std::string(it->name.GetString()) == "ip") out += std::string(it->value.GetString()) + ";";
+        return out;
+    };
+    IngestOptions o = options();
+    o.ip_policy = IpPolicy::Truncate;
+    IngestBatch truncated;
+    truncated.parse(payload, o);
+    ASSERT_EQ(truncated.events.size(), 3u);
+    EXPECT_EQ(truncated.events[0].ip, "203.0.113.0");
+    EXPECT_EQ(context_ips(truncated.events[0]), "203.0.113.0;");
+    EXPECT_STREQ((*truncated.events[0].context)["locale"].GetString(), "de");  // the rest stays
+    EXPECT_EQ(context_ips(truncated.events[1]), "203.0.113.0;203.0.113.0;");  // every copy of the key
+    EXPECT_EQ(context_ips(truncated.events[2]), "");  // not an address: nothing to keep
+
+    o.ip_policy = IpPolicy::Drop;
+    IngestBatch dropped;
+    dropped.parse(payload, o);
+    for (const Event& e : dropped.events) {
+        EXPECT_EQ(e.ip, "");
+        EXPECT_EQ(context_ips(e), "") << e.message_id;
+    }
+
+    o.ip_policy = IpPolicy::Full;
+    IngestBatch full;
+    full.parse(payload, o);
+    EXPECT_EQ(context_ips(full.events[0]), "203.0.113.77;");
+    EXPECT_EQ(context_ips(full.events[2]), "localhost; DROP TABLE x;");  // as sent; the ip column stays empty
+    EXPECT_EQ(full.events[2].ip, "");
+}
