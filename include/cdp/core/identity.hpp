@@ -1,0 +1,135 @@
+// Identity resolution: identifiers normalised per type, rules that say which values may link and
+// how many of each type one profile may hold, and a union-find that merges components under
+// those rules. Pure C++: the PostgreSQL layer loads the components a batch touches, runs the
+// graph here and writes back what changed.
+#pragma once
+#include "cdp/core/pure.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace cdp {
+
+// ---- normalisation --------------------------------------------------------------------------
+
+// "  Sarah@Example.COM " -> "sarah@example.com"; nothing when it is not an address.
+std::optional<std::string> normalise_email(std::string_view raw);
+
+// A phone number in E.164 ("+4915123456789"). Numbers written without a country code take the
+// default country's calling code (ISO 3166 alpha-2, such as "DE"; "" means none: such numbers are
+// then not identifiers) and lose a national trunk prefix 0. Nothing when it is not a number.
+std::optional<std::string> normalise_phone(std::string_view raw, std::string_view default_country);
+
+// The calling code of an ISO 3166 alpha-2 country ("DE" -> "49"), or "" when unknown.
+std::string_view calling_code(std::string_view country);
+
+// The normalised value for an identifier type: email and phone as above, anything else trimmed.
+std::optional<std::string> normalise_identifier(std::string_view type, std::string_view raw,
+                                                std::string_view default_country);
+
+// ---- rules ----------------------------------------------------------------------------------
+
+struct TypeRule {
+    std::string type;
+    int priority = 100;     // 1 is the strongest; a merge that breaks a limit refuses the weaker side
+    int limit = 5;          // how many values of the type one profile may hold
+    std::string include;    // a value must match this regex (RE2) when set
+    std::string exclude;    // and must not match this one
+};
+
+class IdentityRules {
+public:
+    IdentityRules();  // the defaults: user_id 1/1, email 2/5, phone 3/5, device_id 4/5, anonymous_id 5/5
+    ~IdentityRules();
+    IdentityRules(IdentityRules&&) noexcept;
+    IdentityRules& operator=(IdentityRules&&) noexcept;
+
+    // Replaces the rule of a type (and its regexes, which must compile: else cdp::Error).
+    void set_type(TypeRule rule);
+    void clear_blocklist();
+    void block_value(std::string value);      // compared case-insensitively, after trimming
+    void block_pattern(const std::string& regex);  // RE2, must match the whole value
+    int max_component_size = 100;
+
+    // The rule of a type (unknown types get priority 100, limit 5).
+    const TypeRule& rule(std::string_view type) const;
+    // Why a normalised value of the type may not link ("" when it may).
+    std::string refusal(std::string_view type, std::string_view value) const;
+
+    static const std::vector<std::string>& default_blocklist();
+    static const std::vector<std::string>& default_block_patterns();
+
+private:
+    struct Compiled;
+    std::vector<TypeRule> types_;
+    TypeRule unknown_;
+    std::unordered_set<std::string> blocked_;
+    std::unique_ptr<Compiled> compiled_;
+};
+
+// ---- union-find -----------------------------------------------------------------------------
+
+// Plain union-find over 0..n-1 with path halving and union by size.
+class UnionFind {
+public:
+    explicit UnionFind(size_t n = 0);
+    size_t add();  // a new singleton; returns its index
+    size_t find(size_t x);
+    // Joins the sets of a and b; returns the new root (or the common one).
+    size_t unite(size_t a, size_t b);
+    size_t size_of(size_t x) { return size_[find(x)]; }
+    size_t count() const { return parent_.size(); }
+
+private:
+    std::vector<size_t> parent_;
+    std::vector<size_t> size_;
+};
+
+// The identity graph of one batch: elements are existing profiles (with how many identifiers of
+// each type they hold) and new identifiers; links merge them unless a rule forbids it.
+class IdentityGraph {
+public:
+    explicit IdentityGraph(const IdentityRules& rules) : rules_(rules) {}
+
+    // An existing profile and its identifier counts per type; returns its element.
+    size_t add_profile(std::int64_t profile_id, const std::vector<std::pair<std::string, int>>& counts);
+    // A new identifier of the type, in no profile yet.
+    size_t add_identifier(std::string_view type);
+
+    struct LinkResult {
+        bool merged = false;      // the two are in one component now (or already were)
+        bool changed = false;     // this link joined two components
+        std::string reason;       // why not, when not merged
+        std::int64_t survivor = 0, absorbed = 0;  // existing profiles joined by this link, if two were
+    };
+    // Links element a (an identifier of type_a) with element b (of type_b).
+    LinkResult link(size_t a, std::string_view type_a, size_t b, std::string_view type_b);
+
+    size_t find(size_t x) { return uf_.find(x); }
+    // The oldest (smallest) existing profile id in x's component, 0 when it has none.
+    std::int64_t profile_of(size_t x) { return comp_[uf_.find(x)].profile; }
+
+private:
+    struct Comp {
+        std::int64_t profile = 0;
+        std::vector<std::pair<std::string, int>> counts;  // identifiers per type
+        int size = 0;                                      // identifiers in all
+    };
+    int count_of(const Comp& c, std::string_view type) const;
+    const IdentityRules& rules_;
+    UnionFind uf_;
+    std::vector<Comp> comp_;  // valid at roots
+};
+
+// The shortest path of edges from `from` to `to` in an undirected graph given as edge pairs;
+// the edge indexes along it, empty when they are not connected (or are the same node).
+std::vector<size_t> shortest_path(size_t nodes, const std::vector<std::pair<size_t, size_t>>& edges, size_t from,
+                                  size_t to);
+
+}  // namespace cdp

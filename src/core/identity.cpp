@@ -1,0 +1,350 @@
+#include "cdp/core/identity.hpp"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+
+#include "cdp/core/error.hpp"
+#include "cdp/core/text.hpp"
+
+namespace cdp {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+    const char* ws = " \t\r\n\f\v";
+    size_t b = s.find_first_not_of(ws);
+    if (b == std::string_view::npos) return {};
+    size_t e = s.find_last_not_of(ws);
+    return s.substr(b, e - b + 1);
+}
+
+struct CountryCode {
+    const char* country;
+    const char* code;
+};
+// ITU-T E.164 calling codes of the countries most traffic comes from.
+constexpr CountryCode kCallingCodes[] = {
+    {"US", "1"},   {"CA", "1"},   {"GB", "44"},  {"DE", "49"},  {"FR", "33"},  {"IT", "39"},  {"ES", "34"},
+    {"NL", "31"},  {"BE", "32"},  {"CH", "41"},  {"AT", "43"},  {"SE", "46"},  {"NO", "47"},  {"DK", "45"},
+    {"FI", "358"}, {"IE", "353"}, {"PT", "351"}, {"PL", "48"},  {"CZ", "420"}, {"HU", "36"},  {"RO", "40"},
+    {"GR", "30"},  {"TR", "90"},  {"RU", "7"},   {"UA", "380"}, {"IL", "972"}, {"AE", "971"}, {"SA", "966"},
+    {"IN", "91"},  {"PK", "92"},  {"CN", "86"},  {"JP", "81"},  {"KR", "82"},  {"SG", "65"},  {"HK", "852"},
+    {"TW", "886"}, {"AU", "61"},  {"NZ", "64"},  {"BR", "55"},  {"MX", "52"},  {"AR", "54"},  {"CL", "56"},
+    {"CO", "57"},  {"ZA", "27"},  {"NG", "234"}, {"KE", "254"}, {"EG", "20"},  {"ID", "62"},  {"TH", "66"},
+    {"VN", "84"},  {"PH", "63"},  {"MY", "60"},
+};
+
+}  // namespace
+
+// ---- normalisation --------------------------------------------------------------------------
+
+std::optional<std::string> normalise_email(std::string_view raw) {
+    std::string v = lowercase(trim(raw));
+    size_t at = v.find('@');
+    if (at == std::string::npos || at == 0 || at + 1 >= v.size() || v.find('@', at + 1) != std::string::npos ||
+        v.find_first_of(" \t\r\n") != std::string::npos)
+        return std::nullopt;
+    return v;
+}
+
+std::string_view calling_code(std::string_view country) {
+    std::string upper(country);
+    for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+    for (const CountryCode& cc : kCallingCodes)
+        if (upper == cc.country) return cc.code;
+    return {};
+}
+
+std::optional<std::string> normalise_phone(std::string_view raw, std::string_view default_country) {
+    std::string_view s = trim(raw);
+    bool international = false;
+    if (!s.empty() && s[0] == '+') {
+        international = true;
+        s.remove_prefix(1);
+    }
+    std::string digits;
+    for (char c : s) {
+        if (c >= '0' && c <= '9') digits += c;
+        else if (c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '/') continue;
+        else return std::nullopt;  // letters, extensions and the like: not a plain number
+    }
+    if (!international && digits.size() > 2 && digits.compare(0, 2, "00") == 0) {
+        international = true;
+        digits.erase(0, 2);
+    }
+    if (!international) {
+        std::string_view code = calling_code(default_country);
+        if (code.empty()) return std::nullopt;
+        if (code == "1" && digits.size() == 11 && digits[0] == '1') {
+            // already carries the NANP country code
+        } else {
+            if (!digits.empty() && digits[0] == '0') digits.erase(0, 1);  // national trunk prefix
+            digits.insert(0, code);
+        }
+    }
+    if (digits.size() < 8 || digits.size() > 15 || digits[0] == '0') return std::nullopt;
+    return "+" + digits;
+}
+
+std::optional<std::string> normalise_identifier(std::string_view type, std::string_view raw,
+                                                std::string_view default_country) {
+    if (type == "email") return normalise_email(raw);
+    if (type == "phone") return normalise_phone(raw, default_country);
+    std::string_view v = trim(raw);
+    if (v.empty()) return std::nullopt;
+    return std::string(v);
+}
+
+// ---- rules ----------------------------------------------------------------------------------
+
+struct IdentityRules::Compiled {
+    std::unordered_map<std::string, std::unique_ptr<RE2>> include, exclude;
+    std::vector<std::unique_ptr<RE2>> block_patterns;
+};
+
+namespace {
+
+std::unique_ptr<RE2> compile(const std::string& pattern, const char* what) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    auto re = std::make_unique<RE2>(pattern, options);
+    if (!re->ok())
+        throw Error(ErrorKind::InvalidParameter, std::string("invalid ") + what + " regex: " + pattern, re->error(),
+                    "Identity rules take RE2 syntax (no backreferences or lookaround).");
+    return re;
+}
+
+}  // namespace
+
+const std::vector<std::string>& IdentityRules::default_blocklist() {
+    static const std::vector<std::string> values = {
+        "null", "undefined", "anonymous", "guest", "0",  "-1", "[object object]", "nan", "none", "nil", "unknown",
+        "n/a",  "(null)",    "true",      "false", "{}", "[]", "-",               "''",  "\"\""};
+    return values;
+}
+
+const std::vector<std::string>& IdentityRules::default_block_patterns() {
+    // Only zeros and dashes: an unset id such as 00000000-0000-0000-0000-000000000000.
+    static const std::vector<std::string> patterns = {"^[0-]*$"};
+    return patterns;
+}
+
+IdentityRules::IdentityRules() : compiled_(std::make_unique<Compiled>()) {
+    types_ = {{"user_id", 1, 1, "", ""},
+              {"email", 2, 5, "", ""},
+              {"phone", 3, 5, "", ""},
+              {"device_id", 4, 5, "", ""},
+              {"anonymous_id", 5, 5, "", ""}};
+    for (const std::string& v : default_blocklist()) blocked_.insert(v);
+    for (const std::string& p : default_block_patterns()) block_pattern(p);
+}
+
+IdentityRules::~IdentityRules() = default;
+IdentityRules::IdentityRules(IdentityRules&&) noexcept = default;
+IdentityRules& IdentityRules::operator=(IdentityRules&&) noexcept = default;
+
+void IdentityRules::set_type(TypeRule rule) {
+    if (rule.limit < 1)
+        throw Error(ErrorKind::InvalidParameter, "the limit of identifier type \"" + rule.type + "\" must be at least 1",
+                    "It was " + std::to_string(rule.limit) + ".", "A profile holds at least one value of each type.");
+    if (!rule.include.empty()) compiled_->include[rule.type] = compile(rule.include, "include");
+    else compiled_->include.erase(rule.type);
+    if (!rule.exclude.empty()) compiled_->exclude[rule.type] = compile(rule.exclude, "exclude");
+    else compiled_->exclude.erase(rule.type);
+    for (TypeRule& t : types_) {
+        if (t.type == rule.type) {
+            t = std::move(rule);
+            return;
+        }
+    }
+    types_.push_back(std::move(rule));
+}
+
+void IdentityRules::clear_blocklist() {
+    blocked_.clear();
+    compiled_->block_patterns.clear();
+}
+
+void IdentityRules::block_value(std::string value) { blocked_.insert(lowercase(trim(value))); }
+
+void IdentityRules::block_pattern(const std::string& regex) {
+    compiled_->block_patterns.push_back(compile(regex, "blocklist"));
+}
+
+const TypeRule& IdentityRules::rule(std::string_view type) const {
+    for (const TypeRule& t : types_)
+        if (t.type == type) return t;
+    return unknown_;
+}
+
+std::string IdentityRules::refusal(std::string_view type, std::string_view value) const {
+    if (value.empty()) return "empty value";
+    if (blocked_.count(lowercase(value)) > 0) return "blocklisted value";
+    for (const auto& re : compiled_->block_patterns)
+        if (RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re))
+            return "blocklisted pattern " + re->pattern();
+    std::string key(type);
+    auto inc = compiled_->include.find(key);
+    if (inc != compiled_->include.end() && !RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *inc->second))
+        return "does not match the include pattern of " + key;
+    auto exc = compiled_->exclude.find(key);
+    if (exc != compiled_->exclude.end() && RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *exc->second))
+        return "matches the exclude pattern of " + key;
+    return {};
+}
+
+// ---- union-find -----------------------------------------------------------------------------
+
+UnionFind::UnionFind(size_t n) : parent_(n), size_(n, 1) {
+    for (size_t i = 0; i < n; ++i) parent_[i] = i;
+}
+
+size_t UnionFind::add() {
+    parent_.push_back(parent_.size());
+    size_.push_back(1);
+    return parent_.size() - 1;
+}
+
+size_t UnionFind::find(size_t x) {
+    while (parent_[x] != x) {
+        parent_[x] = parent_[parent_[x]];  // path halving
+        x = parent_[x];
+    }
+    return x;
+}
+
+size_t UnionFind::unite(size_t a, size_t b) {
+    a = find(a);
+    b = find(b);
+    if (a == b) return a;
+    if (size_[a] < size_[b]) std::swap(a, b);
+    parent_[b] = a;
+    size_[a] += size_[b];
+    return a;
+}
+
+// ---- identity graph -------------------------------------------------------------------------
+
+size_t IdentityGraph::add_profile(std::int64_t profile_id, const std::vector<std::pair<std::string, int>>& counts) {
+    size_t x = uf_.add();
+    Comp c;
+    c.profile = profile_id;
+    c.counts = counts;
+    for (const auto& [type, n] : counts) c.size += n;
+    comp_.push_back(std::move(c));
+    return x;
+}
+
+size_t IdentityGraph::add_identifier(std::string_view type) {
+    size_t x = uf_.add();
+    Comp c;
+    c.counts.emplace_back(std::string(type), 1);
+    c.size = 1;
+    comp_.push_back(std::move(c));
+    return x;
+}
+
+int IdentityGraph::count_of(const Comp& c, std::string_view type) const {
+    for (const auto& [t, n] : c.counts)
+        if (t == type) return n;
+    return 0;
+}
+
+IdentityGraph::LinkResult IdentityGraph::link(size_t a, std::string_view type_a, size_t b, std::string_view type_b) {
+    LinkResult r;
+    size_t ra = uf_.find(a), rb = uf_.find(b);
+    if (ra == rb) {
+        r.merged = true;
+        return r;
+    }
+    const Comp& ca = comp_[ra];
+    const Comp& cb = comp_[rb];
+    // The strongest type whose limit the merged component would break decides; the edge is
+    // refused, so the weaker identifier of the two stays out of the stronger one's profile.
+    const TypeRule* broken = nullptr;
+    int merged_count = 0;
+    auto consider = [&](const std::vector<std::pair<std::string, int>>& counts) {
+        for (const auto& [type, n] : counts) {
+            int total = count_of(ca, type) + count_of(cb, type);
+            const TypeRule& rule = rules_.rule(type);
+            if (total > rule.limit && (broken == nullptr || rule.priority < broken->priority)) {
+                broken = &rule;
+                merged_count = total;
+            }
+        }
+    };
+    consider(ca.counts);
+    consider(cb.counts);
+    if (broken != nullptr) {
+        const TypeRule& ra_rule = rules_.rule(type_a);
+        const TypeRule& rb_rule = rules_.rule(type_b);
+        std::string_view weaker = ra_rule.priority > rb_rule.priority ? type_a : type_b;
+        r.reason = "limit: a profile holds at most " + std::to_string(broken->limit) + " " + broken->type +
+                   " (the merge would make " + std::to_string(merged_count) + "); " + std::string(weaker) +
+                   " not merged";
+        return r;
+    }
+    if (ca.size + cb.size > rules_.max_component_size) {
+        r.reason = "guardrail: the merged profile would hold " + std::to_string(ca.size + cb.size) +
+                   " identifiers (more than " + std::to_string(rules_.max_component_size) + ")";
+        return r;
+    }
+    Comp merged;
+    merged.size = ca.size + cb.size;
+    merged.counts = ca.counts;
+    for (const auto& [type, n] : cb.counts) {
+        auto it = std::find_if(merged.counts.begin(), merged.counts.end(), [&](const auto& p) { return p.first == type; });
+        if (it == merged.counts.end()) merged.counts.emplace_back(type, n);
+        else it->second += n;
+    }
+    std::int64_t pa = ca.profile, pb = cb.profile;
+    if (pa != 0 && pb != 0) {
+        r.survivor = std::min(pa, pb);  // the oldest profile id survives
+        r.absorbed = std::max(pa, pb);
+    }
+    merged.profile = pa == 0 ? pb : pb == 0 ? pa : std::min(pa, pb);
+    size_t root = uf_.unite(ra, rb);
+    comp_[root] = std::move(merged);
+    r.merged = true;
+    r.changed = true;
+    return r;
+}
+
+std::vector<size_t> shortest_path(size_t nodes, const std::vector<std::pair<size_t, size_t>>& edges, size_t from,
+                                  size_t to) {
+    if (from >= nodes || to >= nodes || from == to) return {};
+    std::vector<std::vector<std::pair<size_t, size_t>>> adjacent(nodes);  // (neighbour, edge)
+    for (size_t i = 0; i < edges.size(); ++i) {
+        adjacent[edges[i].first].emplace_back(edges[i].second, i);
+        adjacent[edges[i].second].emplace_back(edges[i].first, i);
+    }
+    const size_t none = static_cast<size_t>(-1);
+    std::vector<size_t> via(nodes, none);  // the edge a node was first reached by
+    std::vector<bool> seen(nodes, false);
+    std::deque<size_t> queue{from};
+    seen[from] = true;
+    while (!queue.empty() && !seen[to]) {
+        size_t n = queue.front();
+        queue.pop_front();
+        for (auto [next, edge] : adjacent[n]) {
+            if (seen[next]) continue;
+            seen[next] = true;
+            via[next] = edge;
+            queue.push_back(next);
+        }
+    }
+    if (!seen[to]) return {};
+    std::vector<size_t> path;
+    for (size_t n = to; n != from;) {
+        size_t e = via[n];
+        path.push_back(e);
+        n = edges[e].first == n ? edges[e].second : edges[e].first;
+    }
+    std::reverse(path.begin(), path.end());
+    return path;
+}
+
+}  // namespace cdp
