@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "cdp/core/error.hpp"
+#include "cdp/core/event.hpp"
 #include "cdp/core/text.hpp"
 
 namespace cdp {
@@ -50,11 +51,12 @@ std::optional<std::string> normalise_email(std::string_view raw) {
     return v;
 }
 
-std::string_view calling_code(std::string_view country) {
-    std::string upper(country);
-    for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+std::string_view calling_code(std::string_view country) noexcept {
+    if (country.size() != 2) return {};
+    auto upper = [](char c) { return static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c); };
+    char a = upper(country[0]), b = upper(country[1]);
     for (const CountryCode& cc : kCallingCodes)
-        if (upper == cc.country) return cc.code;
+        if (cc.country[0] == a && cc.country[1] == b) return cc.code;
     return {};
 }
 
@@ -345,6 +347,65 @@ std::vector<size_t> shortest_path(size_t nodes, const std::vector<std::pair<size
     }
     std::reverse(path.begin(), path.end());
     return path;
+}
+
+}  // namespace cdp
+
+// ---- identifiers of an event ----------------------------------------------------------------
+
+namespace cdp {
+
+namespace {
+
+std::string_view string_at(const rapidjson::Value* obj, const char* name) {
+    if (obj == nullptr || !obj->IsObject()) return {};
+    auto it = obj->FindMember(name);
+    if (it == obj->MemberEnd() || !it->value.IsString()) return {};
+    return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+const rapidjson::Value* object_at(const rapidjson::Value* obj, const char* name) {
+    if (obj == nullptr || !obj->IsObject()) return nullptr;
+    auto it = obj->FindMember(name);
+    return it != obj->MemberEnd() && it->value.IsObject() ? &it->value : nullptr;
+}
+
+}  // namespace
+
+std::vector<Identifier> event_identifiers(const Event& e, const IdentityRules& rules, std::string_view default_country,
+                                          std::vector<std::pair<Identifier, std::string>>* refused) {
+    std::vector<Identifier> out;
+    auto add = [&](std::string_view type, std::string_view raw) {
+        if (raw.empty()) return;
+        std::optional<std::string> value = normalise_identifier(type, raw, default_country);
+        Identifier id{std::string(type), value ? *value : std::string(raw)};
+        std::string why = value ? rules.refusal(type, *value) : "not a valid " + std::string(type);
+        if (!why.empty()) {
+            if (refused != nullptr) refused->emplace_back(std::move(id), std::move(why));
+            return;
+        }
+        if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(std::move(id));
+    };
+    add("user_id", e.user_id);
+    add("anonymous_id", e.anonymous_id);
+    if (e.type == EventType::Alias) add("anonymous_id", e.previous_id);
+    add("device_id", string_at(object_at(e.context, "device"), "id"));
+    const rapidjson::Value* traits = e.type == EventType::Identify ? e.traits : object_at(e.context, "traits");
+    add("email", string_at(traits, "email"));
+    add("phone", string_at(traits, "phone"));
+    if (e.context != nullptr && e.context->IsObject()) {
+        auto ext = e.context->FindMember("externalIds");
+        if (ext != e.context->MemberEnd() && ext->value.IsArray()) {
+            for (const rapidjson::Value& x : ext->value.GetArray()) {
+                std::string type = lowercase(string_at(&x, "type"));
+                if (!type.empty()) add(type, string_at(&x, "id"));
+            }
+        }
+    }
+    std::stable_sort(out.begin(), out.end(), [&](const Identifier& a, const Identifier& b) {
+        return rules.rule(a.type).priority < rules.rule(b.type).priority;
+    });
+    return out;
 }
 
 }  // namespace cdp

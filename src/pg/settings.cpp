@@ -1,5 +1,7 @@
 #include "cdp/pg/settings.hpp"
 
+#include "cdp/core/identity.hpp"
+
 namespace cdp::pg {
 
 char* setting_dedup_window = nullptr;
@@ -8,6 +10,8 @@ int setting_ip_policy = static_cast<int>(IpPolicy::Truncate);
 char* setting_internal_domains = nullptr;
 char* setting_uap_regexes_path = nullptr;
 int setting_max_batch_bytes = 500 * 1024;
+bool setting_stitch_identities = true;
+char* setting_phone_country = nullptr;
 
 namespace {
 
@@ -23,6 +27,13 @@ bool check_duration(char** newval, bool allow_infinity) {
 
 bool check_dedup_window(char** newval, void**, GucSource) { return check_duration(newval, true); }
 bool check_session_timeout(char** newval, void**, GucSource) { return check_duration(newval, false); }
+
+bool check_phone_country(char** newval, void**, GucSource) {
+    if ((*newval)[0] == '\0' || !calling_code(*newval).empty()) return true;
+    GUC_check_errdetail("\"%s\" is not a country whose calling code cdp knows.", *newval);
+    GUC_check_errhint("Use an ISO 3166 alpha-2 code such as 'US', 'GB' or 'DE', or '' for none.");
+    return false;
+}
 
 const struct config_enum_entry kIpPolicies[] = {
     {"full", static_cast<int>(IpPolicy::Full), false},
@@ -53,6 +64,13 @@ void define_settings() {
     DefineCustomIntVariable("cdp.max_batch_bytes", "Largest payload cdp.ingest accepts in one call.",
                             "Segment's HTTP API allows 500 kB per batch.", &setting_max_batch_bytes, 500 * 1024,
                             1024, 256 * 1024 * 1024, PGC_USERSET, GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable("cdp.stitch_identities", "Whether ingest links identifiers into profiles.",
+                             "Off stores events without a profile_id (the events-only ingest).",
+                             &setting_stitch_identities, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("cdp.phone_default_country",
+                               "Country assumed for phone numbers written without a country code.",
+                               "An ISO 3166 alpha-2 code such as 'US'; '' leaves such numbers out.",
+                               &setting_phone_country, "", PGC_USERSET, 0, check_phone_country, nullptr, nullptr);
     MarkGUCPrefixReserved("cdp");
 }
 

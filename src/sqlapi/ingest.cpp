@@ -8,7 +8,9 @@
 #include "cdp/core/ingest.hpp"
 #include "cdp/core/session.hpp"
 #include "cdp/core/url.hpp"
+#include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
+#include "cdp/pg/identity_store.hpp"
 #include "cdp/pg/jsonb.hpp"
 #include "cdp/pg/row_writer.hpp"
 #include "cdp/pg/settings.hpp"
@@ -60,33 +62,6 @@ CachedUserAgentParser* user_agent_parser() {
         result = user_agents->cache.get();
     });
     return result;
-}
-
-constexpr Micros kPostgresEpochOffset =
-    static_cast<Micros>(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-
-Micros to_unix(TimestampTz t) { return t + kPostgresEpochOffset; }
-TimestampTz to_postgres(Micros t) { return t - kPostgresEpochOffset; }
-
-Datum text_datum(const std::string& s) { return PointerGetDatum(cstring_to_text_with_len(s.data(), s.size())); }
-
-// palloc'd arrays for SPI arguments, and one-dimensional SQL arrays made of them.
-Datum* datums(int n) { return static_cast<Datum*>(palloc(sizeof(Datum) * n)); }
-bool* flags(int n) { return static_cast<bool*>(palloc0(sizeof(bool) * n)); }
-Datum text_array(Datum* items, int n) {
-    return PointerGetDatum(construct_array(items, n, TEXTOID, -1, false, TYPALIGN_INT));
-}
-Datum uuid_array(Datum* items, int n) {
-    return PointerGetDatum(construct_array(items, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-}
-Datum timestamptz_array(Datum* items, int n) {
-    return PointerGetDatum(construct_array(items, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-Datum uuid_datum(const Hash128& h) {
-    auto* u = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
-    memcpy(u->data, h.data(), UUID_LEN);
-    return UUIDPGetDatum(u);
 }
 
 // ---- dedup ----------------------------------------------------------------------------------
@@ -285,14 +260,15 @@ enum Column {
     kWorkspaceId, kEventId, kType, kEvent, kName, kAnonymousId, kUserId, kGroupId, kPreviousId, kTimestamp,
     kOriginalTimestamp, kSentAt, kReceivedAt, kSessionId, kPageUrl, kPagePath, kPageTitle, kReferrer,
     kReferrerHost, kReferrerMedium, kUtmSource, kUtmMedium, kUtmCampaign, kUtmTerm, kUtmContent, kDeviceType,
-    kOs, kOsVersion, kBrowser, kBrowserVersion, kIp, kLocale, kProperties, kTraits, kContext, kExtra, kColumnCount
+    kOs, kOsVersion, kBrowser, kBrowserVersion, kIp, kLocale, kProperties, kTraits, kContext, kExtra, kProfileId,
+    kColumnCount
 };
 const char* const kColumnNames[kColumnCount] = {
     "workspace_id", "event_id", "type", "event", "name", "anonymous_id", "user_id", "group_id", "previous_id",
     "timestamp", "original_timestamp", "sent_at", "received_at", "session_id", "page_url", "page_path",
     "page_title", "referrer", "referrer_host", "referrer_medium", "utm_source", "utm_medium", "utm_campaign",
     "utm_term", "utm_content", "device_type", "os", "os_version", "browser", "browser_version", "ip", "locale",
-    "properties", "traits", "context", "extra"};
+    "properties", "traits", "context", "extra", "profile_id"};
 
 void write_events(IngestWork* work, int32 workspace, Oid events_relid) {
     RowWriter* writer = row_writer_begin(events_relid);
@@ -364,6 +340,7 @@ void write_events(IngestWork* work, int32 workspace, Oid events_relid) {
         set_json(kTraits, e.traits);
         set_json(kContext, e.context);
         set_json(kExtra, e.extra);
+        if (e.profile_id != 0) set(kProfileId, Int64GetDatum(e.profile_id));
         row_writer_add(writer, values, nulls);
         MemoryContextReset(row_context);
     }
@@ -495,6 +472,11 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
             work->months.erase(std::unique(work->months.begin(), work->months.end()), work->months.end());
         });
         save_session_states(work, workspace);
+        if (setting_stitch_identities) {
+            lock_identity(workspace);
+            IdentityRules* rules = load_identity_rules(workspace, batch_context);
+            stitch_events(work->batch.events, workspace, *rules);
+        }
         ensure_partitions(work, cdp_namespace);
         write_events(work, workspace, events_relid);
     }

@@ -48,6 +48,7 @@ struct Event {
     std::string session_actor;
     void set_session_actor() { session_actor = anonymous_id.empty() ? "u:" + user_id : "a:" + anonymous_id; }
     Hash128 session_id{};
+    std::int64_t profile_id = 0;  // set by identity stitching; 0 for none (SQL NULL)
 };
 
 // Stable reason codes of cdp.rejected_events.

@@ -16,6 +16,8 @@
 
 namespace cdp {
 
+struct Event;
+
 // ---- normalisation --------------------------------------------------------------------------
 
 // "  Sarah@Example.COM " -> "sarah@example.com"; nothing when it is not an address.
@@ -27,7 +29,7 @@ std::optional<std::string> normalise_email(std::string_view raw);
 std::optional<std::string> normalise_phone(std::string_view raw, std::string_view default_country);
 
 // The calling code of an ISO 3166 alpha-2 country ("DE" -> "49"), or "" when unknown.
-std::string_view calling_code(std::string_view country);
+std::string_view calling_code(std::string_view country) noexcept;
 
 // The normalised value for an identifier type: email and phone as above, anything else trimmed.
 std::optional<std::string> normalise_identifier(std::string_view type, std::string_view raw,
@@ -126,6 +128,21 @@ private:
     UnionFind uf_;
     std::vector<Comp> comp_;  // valid at roots
 };
+
+// ---- identifiers of an event ---------------------------------------------------------------
+
+struct Identifier {
+    std::string type, value;
+    bool operator==(const Identifier& o) const { return type == o.type && value == o.value; }
+    bool operator<(const Identifier& o) const { return type != o.type ? type < o.type : value < o.value; }
+};
+
+// The identifiers an event carries, normalised, strongest first (by rule priority): userId,
+// anonymousId, an alias's previousId (as an anonymous_id), context.device.id (device_id), email
+// and phone from the traits (identify) or context.traits, and context.externalIds [{id, type}].
+// Values the rules refuse are left out and, with the reason, added to `refused` when given.
+std::vector<Identifier> event_identifiers(const Event& e, const IdentityRules& rules, std::string_view default_country,
+                                          std::vector<std::pair<Identifier, std::string>>* refused = nullptr);
 
 // The shortest path of edges from `from` to `to` in an undirected graph given as edge pairs;
 // the edge indexes along it, empty when they are not connected (or are the same node).

@@ -13,6 +13,8 @@ extern int setting_ip_policy;            // cdp.ip_policy: full | truncate | dro
 extern char* setting_internal_domains;   // cdp.internal_domains: comma-separated hosts
 extern char* setting_uap_regexes_path;   // cdp.uap_regexes_path: uap-core regexes.yaml ("" turns UA parsing off)
 extern int setting_max_batch_bytes;      // cdp.max_batch_bytes
+extern bool setting_stitch_identities;   // cdp.stitch_identities: ingest runs identity resolution
+extern char* setting_phone_country;      // cdp.phone_default_country: ISO 3166 alpha-2, or ""
 
 void define_settings();
 

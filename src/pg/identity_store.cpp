@@ -1,0 +1,542 @@
+#include "cdp/pg/identity_store.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include "cdp/pg/datums.hpp"
+#include "cdp/pg/guard.hpp"
+#include "cdp/pg/settings.hpp"
+#include "cdp/pg/spi.hpp"
+
+namespace cdp::pg {
+
+namespace {
+
+constexpr int64 kIdentityLockClass = 0x63647069;  // "cdpi": the advisory lock space of identity
+
+// Reads column `col` (1-based) of SPI result row `r` as text ("" when null).
+Datum spi_value(uint64 r, int col, bool* isnull) {
+    return SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, col, isnull);
+}
+
+// An edge seen in the batch, between identifiers a < b.
+struct EdgeSeen {
+    std::string source, event_id;
+    Micros first_seen = 0, last_seen = 0;
+    bool merged = false;
+    std::string reason;
+};
+
+// All C++ state of one stitch, owned by a memory context.
+struct StitchWork {
+    std::vector<std::vector<Identifier>> ids;  // per event
+    std::map<Identifier, size_t> index;        // identifier -> element of the graph
+    std::vector<Identifier> distinct;          // in index order
+    std::vector<size_t> first_event;           // per distinct identifier
+    std::vector<int64> existing_profile;       // per distinct identifier: 0 when new
+    std::map<int64, std::vector<std::pair<std::string, int>>> counts;  // loaded profiles
+    std::map<int64, size_t> profile_element;
+    std::unique_ptr<IdentityGraph> graph;
+    std::vector<size_t> element;               // per distinct identifier
+    std::map<std::pair<Identifier, Identifier>, EdgeSeen> edges;
+    std::vector<std::pair<Identifier, Identifier>> candidates;  // distinct pairs the events link
+    std::set<std::pair<Identifier, Identifier>> cut;             // of those, cut by unlink or block
+    struct Merge {
+        int64 survivor, absorbed;
+        Identifier a, b;
+        std::string event_id;
+    };
+    std::vector<Merge> merges;
+    std::map<size_t, int64> root_profile;      // graph root -> final profile id
+    std::vector<size_t> new_roots;             // roots that need a new profile id
+};
+
+void run(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args) {
+    spi_run_cached(plan, sql, nargs, types, args, nullptr, false);
+}
+
+}  // namespace
+
+void lock_identity(int32 workspace) {
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID, INT4OID};
+    Datum args[] = {Int32GetDatum(static_cast<int32>(kIdentityLockClass)), Int32GetDatum(workspace)};
+    run(&plan, "SELECT pg_catalog.pg_advisory_xact_lock($1, $2)", 2, types, args);
+}
+
+IdentityRules* load_identity_rules(int32 workspace, MemoryContext owner) {
+    static SPIPlanPtr rules_plan = nullptr, block_plan = nullptr;
+    ContextOwned<IdentityRules>* holder = make_context_owned<IdentityRules>(owner);
+    IdentityRules* rules = holder->object;
+    Oid types[] = {INT4OID};
+    Datum args[] = {Int32GetDatum(workspace)};
+    run(&rules_plan,
+        "SELECT id_type, priority, max_per_profile, coalesce(include_pattern, ''), coalesce(exclude_pattern, '')"
+        " FROM cdp.identity_rules WHERE workspace_id = $1",
+        1, types, args);
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        bool n1, n2, n3, n4, n5;
+        Datum type = spi_value(r, 1, &n1), priority = spi_value(r, 2, &n2), limit = spi_value(r, 3, &n3),
+              include = spi_value(r, 4, &n4), exclude = spi_value(r, 5, &n5);
+        guarded([&] {
+            rules->set_type({text_string(type), DatumGetInt32(priority), DatumGetInt32(limit), text_string(include),
+                             text_string(exclude)});
+        });
+    }
+    run(&block_plan,
+        "SELECT value, is_pattern FROM cdp.identity_blocklist WHERE workspace_id = $1", 1, types, args);
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        bool n1, n2;
+        Datum value = spi_value(r, 1, &n1), is_pattern = spi_value(r, 2, &n2);
+        guarded([&] {
+            if (DatumGetBool(is_pattern)) rules->block_pattern(text_string(value));
+            else rules->block_value(text_string(value));
+        });
+    }
+    return rules;
+}
+
+void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRules& rules) {
+    static SPIPlanPtr cut_plan = nullptr, load_plan = nullptr, counts_plan = nullptr, ids_plan = nullptr, profiles_plan = nullptr,
+                      move_plan = nullptr, edges_plan = nullptr, changes_plan = nullptr;
+    const char* country = setting_phone_country != nullptr ? setting_phone_country : "";
+    MemoryContext context = CurrentMemoryContext;
+    StitchWork* w = make_context_owned<StitchWork>(context)->object;
+
+    // The identifiers of every event, and the distinct ones.
+    guarded([&] {
+        w->ids.reserve(events.size());
+        for (size_t i = 0; i < events.size(); ++i) {
+            w->ids.push_back(event_identifiers(events[i], rules, country));
+            for (const Identifier& id : w->ids.back()) {
+                if (w->index.emplace(id, w->distinct.size()).second) {
+                    w->distinct.push_back(id);
+                    w->first_event.push_back(i);
+                }
+            }
+        }
+        w->existing_profile.assign(w->distinct.size(), 0);
+        std::set<std::pair<Identifier, Identifier>> pairs;
+        for (const std::vector<Identifier>& ids : w->ids)
+            for (size_t j = 1; j < ids.size(); ++j) pairs.insert(ids[0] < ids[j] ? std::make_pair(ids[0], ids[j]) : std::make_pair(ids[j], ids[0]));
+        w->candidates.assign(pairs.begin(), pairs.end());
+    });
+    int n = static_cast<int>(w->distinct.size());
+    if (n == 0) return;
+
+    // Edges a person cut (cdp.unlink, cdp.block_identifier) stay cut whatever events say later.
+    int nc = static_cast<int>(w->candidates.size());
+    if (nc > 0) {
+        Datum *at = datums(nc), *av = datums(nc), *bt = datums(nc), *bv = datums(nc);
+        for (int i = 0; i < nc; ++i) {
+            at[i] = text_datum(w->candidates[i].first.type);
+            av[i] = text_datum(w->candidates[i].first.value);
+            bt[i] = text_datum(w->candidates[i].second.type);
+            bv[i] = text_datum(w->candidates[i].second.value);
+        }
+        Oid argtypes[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace), text_array(at, nc), text_array(av, nc), text_array(bt, nc),
+                        text_array(bv, nc)};
+        run(&cut_plan,
+            "SELECT u.ord::int FROM unnest($2, $3, $4, $5) WITH ORDINALITY AS u(at, av, bt, bv, ord)"
+            " CROSS JOIN LATERAL (SELECT 1 FROM cdp.identity_edges e WHERE e.workspace_id = $1 AND e.a_type = u.at"
+            "  AND e.a_value = u.av AND e.b_type = u.bt AND e.b_value = u.bv"
+            "  AND NOT e.merged AND e.reason IN ('unlinked', 'blocked')) e",
+            5, argtypes, args);
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            bool isnull;
+            int ord = DatumGetInt32(spi_value(r, 1, &isnull));
+            guarded([&] { w->cut.insert(w->candidates[ord - 1]); });
+        }
+    }
+
+    // Which of them exist, in which profiles, and what those profiles hold.
+    {
+        Datum *types = datums(n), *values = datums(n);
+        for (int i = 0; i < n; ++i) {
+            types[i] = text_datum(w->distinct[i].type);
+            values[i] = text_datum(w->distinct[i].value);
+        }
+        Oid argtypes[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace), text_array(types, n), text_array(values, n)};
+        run(&load_plan,
+            "SELECT u.ord::int, i.profile_id FROM unnest($2, $3) WITH ORDINALITY AS u(t, v, ord)"
+            " CROSS JOIN LATERAL (SELECT profile_id FROM cdp.identifiers i"
+            "  WHERE i.workspace_id = $1 AND i.id_type = u.t AND i.id_value = u.v) i",
+            3, argtypes, args);
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            bool n1, n2;
+            int ord = DatumGetInt32(spi_value(r, 1, &n1));
+            Datum profile = spi_value(r, 2, &n2);
+            // A known identifier without a profile was blocked after it was stored: it links nothing.
+            w->existing_profile[ord - 1] = n2 ? -1 : DatumGetInt64(profile);
+        }
+    }
+    int np = 0;
+    Datum* profiles = datums(n);
+    guarded([&] {
+        std::vector<int64> ids;
+        for (int64 p : w->existing_profile)
+            if (p > 0) ids.push_back(p);
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        for (int64 p : ids) profiles[np++] = Int64GetDatum(p);
+    });
+    if (np > 0) {
+        Oid argtypes[] = {INT4OID, INT8ARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace), int8_array(profiles, np)};
+        run(&counts_plan,
+            "SELECT i.profile_id, i.id_type, count(*)::int FROM cdp.identifiers i"
+            " WHERE i.workspace_id = $1 AND i.profile_id = ANY ($2) GROUP BY 1, 2",
+            2, argtypes, args);
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            bool n1, n2, n3;
+            int64 profile = DatumGetInt64(spi_value(r, 1, &n1));
+            Datum type = spi_value(r, 2, &n2);
+            int count = DatumGetInt32(spi_value(r, 3, &n3));
+            guarded([&] { w->counts[profile].emplace_back(text_string(type), count); });
+        }
+    }
+
+    // The graph: loaded profiles and new identifiers; each event links its strongest identifier
+    // with each of its others, in event order.
+    guarded([&] {
+        w->graph = std::make_unique<IdentityGraph>(rules);
+        for (const auto& [profile, counts] : w->counts) w->profile_element[profile] = w->graph->add_profile(profile, counts);
+        w->element.resize(w->distinct.size());
+        for (size_t i = 0; i < w->distinct.size(); ++i) {
+            int64 p = w->existing_profile[i];
+            w->element[i] = p > 0 ? w->profile_element.at(p) : w->graph->add_identifier(w->distinct[i].type);
+        }
+        for (size_t e = 0; e < events.size(); ++e) {
+            const std::vector<Identifier>& ids = w->ids[e];
+            for (size_t j = 1; j < ids.size(); ++j) {
+                const Identifier& a = ids[0];
+                const Identifier& b = ids[j];
+                size_t ia = w->index.at(a), ib = w->index.at(b);
+                IdentityGraph::LinkResult r;
+                auto key = a < b ? std::make_pair(a, b) : std::make_pair(b, a);
+                if (w->existing_profile[ia] < 0 || w->existing_profile[ib] < 0) {
+                    r.reason = "blocked identifier";
+                } else if (w->cut.count(key) > 0) {
+                    r.reason = "unlinked";
+                } else {
+                    r = w->graph->link(w->element[ia], a.type, w->element[ib], b.type);
+                }
+                auto [it, fresh] = w->edges.try_emplace(key);
+                EdgeSeen& edge = it->second;
+                if (fresh) {
+                    edge.source = event_type_name(events[e].type);
+                    edge.event_id = events[e].message_id;
+                    edge.first_seen = events[e].timestamp;
+                    edge.last_seen = events[e].timestamp;
+                }
+                edge.first_seen = std::min(edge.first_seen, events[e].timestamp);
+                edge.last_seen = std::max(edge.last_seen, events[e].timestamp);
+                edge.merged = r.merged;
+                edge.reason = r.reason;
+                if (r.survivor != 0) w->merges.push_back({r.survivor, r.absorbed, a, b, events[e].message_id});
+            }
+        }
+        // Final profile per component: the oldest loaded profile in it, else a new one.
+        for (size_t i = 0; i < w->distinct.size(); ++i) {
+            if (w->existing_profile[i] < 0) continue;
+            size_t root = w->graph->find(w->element[i]);
+            if (w->root_profile.count(root) > 0) continue;
+            int64 p = w->graph->profile_of(root);
+            w->root_profile[root] = p;
+            if (p == 0) w->new_roots.push_back(root);
+        }
+    });
+
+    // New profile ids.
+    int nn = static_cast<int>(w->new_roots.size());
+    if (nn > 0) {
+        Oid argtypes[] = {INT4OID, INT4OID};
+        Datum args[] = {Int32GetDatum(workspace), Int32GetDatum(nn)};
+        run(&profiles_plan,
+            "INSERT INTO cdp.profiles (workspace_id, profile_id)"
+            " SELECT $1, nextval('cdp_internal.profile_id_seq') FROM generate_series(1, $2) RETURNING profile_id",
+            2, argtypes, args);
+        if (SPI_processed != static_cast<uint64>(nn))
+            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not create %d profiles", nn),
+                            errdetail("The insert returned %llu rows.", static_cast<unsigned long long>(SPI_processed)),
+                            errhint("This is a bug; please report it.")));
+        for (int i = 0; i < nn; ++i) {
+            bool isnull;
+            w->root_profile[w->new_roots[i]] = DatumGetInt64(spi_value(i, 1, &isnull));
+        }
+    }
+
+    // Loaded profiles that were absorbed: their identifiers move to the survivor.
+    {
+        Datum *from = datums(np), *to = datums(np);
+        int nm = 0;
+        guarded([&] {
+            for (const auto& [profile, element] : w->profile_element) {
+                int64 final_profile = w->root_profile.at(w->graph->find(element));
+                if (final_profile != profile) {
+                    from[nm] = Int64GetDatum(profile);
+                    to[nm] = Int64GetDatum(final_profile);
+                    ++nm;
+                }
+            }
+        });
+        if (nm > 0) {
+            Oid argtypes[] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID};
+            Datum args[] = {Int32GetDatum(workspace), int8_array(from, nm), int8_array(to, nm)};
+            run(&move_plan,
+                "WITH m AS (SELECT * FROM unnest($2, $3) AS m(old, new)),"
+                " moved AS (UPDATE cdp.identifiers i SET profile_id = m.new FROM m"
+                "  WHERE i.workspace_id = $1 AND i.profile_id = m.old RETURNING 1)"
+                " UPDATE cdp.profiles p SET merged_into = m.new FROM m WHERE p.workspace_id = $1 AND p.profile_id = m.old",
+                3, argtypes, args);
+        }
+    }
+
+    // New identifiers, with their profiles.
+    {
+        Datum *types = datums(n), *values = datums(n), *prof = datums(n), *seen = datums(n), *evid = datums(n);
+        int ni = 0;
+        for (int i = 0; i < n; ++i) {
+            if (w->existing_profile[i] != 0) continue;
+            int64 p = 0;
+            guarded([&] { p = w->root_profile.at(w->graph->find(w->element[i])); });
+            const Event& first = events[w->first_event[i]];
+            types[ni] = text_datum(w->distinct[i].type);
+            values[ni] = text_datum(w->distinct[i].value);
+            prof[ni] = Int64GetDatum(p);
+            seen[ni] = TimestampTzGetDatum(to_postgres(first.timestamp));
+            evid[ni] = text_datum(first.message_id);
+            ++ni;
+        }
+        if (ni > 0) {
+            Oid argtypes[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+            Datum args[] = {Int32GetDatum(workspace), text_array(types, ni),      text_array(values, ni),
+                            int8_array(prof, ni),     timestamptz_array(seen, ni), text_array(evid, ni)};
+            run(&ids_plan,
+                "INSERT INTO cdp.identifiers (workspace_id, id_type, id_value, profile_id, first_seen, event_id)"
+                " SELECT $1, t, v, p, s, e FROM unnest($2, $3, $4, $5, $6) AS u(t, v, p, s, e)",
+                6, argtypes, args);
+        }
+    }
+
+    // Edges: inserted or brought up to date; a refused edge seen for the first time is recorded.
+    int ne = static_cast<int>(w->edges.size());
+    if (ne > 0) {
+        Datum *at = datums(ne), *av = datums(ne), *bt = datums(ne), *bv = datums(ne), *src = datums(ne),
+              *evid = datums(ne), *first = datums(ne), *last = datums(ne), *merged = datums(ne), *reason = datums(ne);
+        int i = 0;
+        for (const auto& [key, edge] : w->edges) {
+            at[i] = text_datum(key.first.type);
+            av[i] = text_datum(key.first.value);
+            bt[i] = text_datum(key.second.type);
+            bv[i] = text_datum(key.second.value);
+            src[i] = text_datum(edge.source);
+            evid[i] = text_datum(edge.event_id);
+            first[i] = TimestampTzGetDatum(to_postgres(edge.first_seen));
+            last[i] = TimestampTzGetDatum(to_postgres(edge.last_seen));
+            merged[i] = BoolGetDatum(edge.merged);
+            reason[i] = text_datum(edge.reason);
+            ++i;
+        }
+        Oid argtypes[] = {INT4OID,      TEXTARRAYOID,        TEXTARRAYOID,        TEXTARRAYOID,
+                          TEXTARRAYOID, TEXTARRAYOID,        TEXTARRAYOID,        TIMESTAMPTZARRAYOID,
+                          TIMESTAMPTZARRAYOID, BOOLARRAYOID, TEXTARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace),
+                        text_array(at, ne),
+                        text_array(av, ne),
+                        text_array(bt, ne),
+                        text_array(bv, ne),
+                        text_array(src, ne),
+                        text_array(evid, ne),
+                        timestamptz_array(first, ne),
+                        timestamptz_array(last, ne),
+                        PointerGetDatum(construct_array(merged, ne, BOOLOID, 1, true, TYPALIGN_CHAR)),
+                        text_array(reason, ne)};
+        run(&edges_plan,
+            "WITH up AS ("
+            " INSERT INTO cdp.identity_edges AS x (workspace_id, a_type, a_value, b_type, b_value, source, event_id,"
+            "  first_seen, last_seen, merged, reason)"
+            " SELECT $1, at, av, bt, bv, s, e, f, l, m, nullif(r, '')"
+            " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS u(at, av, bt, bv, s, e, f, l, m, r)"
+            " ON CONFLICT (workspace_id, a_type, a_value, b_type, b_value) DO UPDATE SET"
+            "  first_seen = least(x.first_seen, excluded.first_seen),"
+            "  last_seen = greatest(x.last_seen, excluded.last_seen),"
+            "  merged = x.merged OR excluded.merged,"
+            "  reason = CASE WHEN x.merged OR excluded.merged THEN NULL"
+            "   WHEN x.reason IN ('unlinked', 'blocked') THEN x.reason ELSE excluded.reason END"
+            " RETURNING x.*, (x.xmax = 0) AS inserted)"
+            " INSERT INTO cdp.identity_changes (workspace_id, kind, a_type, a_value, b_type, b_value, reason, event_id,"
+            "  profile_id, other_profile_id)"
+            " SELECT $1, 'refused', up.a_type, up.a_value, up.b_type, up.b_value, up.reason, up.event_id,"
+            "  (SELECT profile_id FROM cdp.identifiers i WHERE i.workspace_id = $1 AND i.id_type = up.a_type"
+            "    AND i.id_value = up.a_value),"
+            "  (SELECT profile_id FROM cdp.identifiers i WHERE i.workspace_id = $1 AND i.id_type = up.b_type"
+            "    AND i.id_value = up.b_value)"
+            " FROM up WHERE up.inserted AND NOT up.merged",
+            11, argtypes, args);
+    }
+
+    // Merges of existing profiles, in the order they happened.
+    int nm = static_cast<int>(w->merges.size());
+    if (nm > 0) {
+        Datum *surv = datums(nm), *abs = datums(nm), *at = datums(nm), *av = datums(nm), *bt = datums(nm),
+              *bv = datums(nm), *evid = datums(nm);
+        for (int i = 0; i < nm; ++i) {
+            const StitchWork::Merge& m = w->merges[i];
+            surv[i] = Int64GetDatum(m.survivor);
+            abs[i] = Int64GetDatum(m.absorbed);
+            at[i] = text_datum(m.a.type);
+            av[i] = text_datum(m.a.value);
+            bt[i] = text_datum(m.b.type);
+            bv[i] = text_datum(m.b.value);
+            evid[i] = text_datum(m.event_id);
+        }
+        Oid argtypes[] = {INT4OID,      INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+                          TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace), int8_array(surv, nm), int8_array(abs, nm), text_array(at, nm),
+                        text_array(av, nm),       text_array(bt, nm),   text_array(bv, nm),  text_array(evid, nm)};
+        run(&changes_plan,
+            "INSERT INTO cdp.identity_changes (workspace_id, kind, profile_id, other_profile_id, a_type, a_value,"
+            " b_type, b_value, reason, event_id)"
+            " SELECT $1, 'merge', s, o, at, av, bt, bv, 'linked by an event', e"
+            " FROM unnest($2, $3, $4, $5, $6, $7, $8) WITH ORDINALITY AS u(s, o, at, av, bt, bv, e, ord) ORDER BY ord",
+            8, argtypes, args);
+    }
+
+    // Each event belongs to the profile of its strongest identifier.
+    guarded([&] {
+        for (size_t e = 0; e < events.size(); ++e) {
+            for (const Identifier& id : w->ids[e]) {
+                size_t i = w->index.at(id);
+                if (w->existing_profile[i] < 0) continue;
+                events[e].profile_id = w->root_profile.at(w->graph->find(w->element[i]));
+                break;
+            }
+        }
+    });
+}
+
+}  // namespace cdp::pg
+
+namespace cdp::pg {
+
+namespace {
+
+struct SplitWork {
+    std::vector<Identifier> ids;  // the profile's identifiers, oldest first
+    std::map<Identifier, size_t> index;
+    UnionFind uf;
+    std::vector<size_t> keeper_root;
+    std::map<size_t, std::vector<size_t>> parts;  // root -> members
+    std::vector<size_t> moved_roots;              // parts that get a new profile
+};
+
+}  // namespace
+
+ProfilePart* split_profile(int32 workspace, int64 profile_id, const Identifier& a, const Identifier& b,
+                           const char* cause, int* nparts) {
+    static SPIPlanPtr ids_plan = nullptr, edges_plan = nullptr, new_plan = nullptr, move_plan = nullptr,
+                      log_plan = nullptr;
+    SplitWork* w = make_context_owned<SplitWork>(CurrentMemoryContext)->object;
+    Oid types[] = {INT4OID, INT8OID};
+    Datum args[] = {Int32GetDatum(workspace), Int64GetDatum(profile_id)};
+    run(&ids_plan,
+        "SELECT id_type, id_value FROM cdp.identifiers WHERE workspace_id = $1 AND profile_id = $2"
+        " ORDER BY first_seen, id_type, id_value",
+        2, types, args);
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        bool n1, n2;
+        Datum t = spi_value(r, 1, &n1), v = spi_value(r, 2, &n2);
+        guarded([&] {
+            w->ids.push_back({text_string(t), text_string(v)});
+            w->index[w->ids.back()] = w->ids.size() - 1;
+            w->uf.add();
+        });
+    }
+    run(&edges_plan,
+        "SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM cdp.identity_edges e"
+        " JOIN cdp.identifiers ia ON ia.workspace_id = e.workspace_id AND ia.id_type = e.a_type AND ia.id_value = e.a_value"
+        " JOIN cdp.identifiers ib ON ib.workspace_id = e.workspace_id AND ib.id_type = e.b_type AND ib.id_value = e.b_value"
+        " WHERE e.workspace_id = $1 AND e.merged AND ia.profile_id = $2 AND ib.profile_id = $2",
+        2, types, args);
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        bool n1, n2, n3, n4;
+        Datum at = spi_value(r, 1, &n1), av = spi_value(r, 2, &n2), bt = spi_value(r, 3, &n3),
+              bv = spi_value(r, 4, &n4);
+        guarded([&] {
+            auto x = w->index.find({text_string(at), text_string(av)});
+            auto y = w->index.find({text_string(bt), text_string(bv)});
+            if (x != w->index.end() && y != w->index.end()) w->uf.unite(x->second, y->second);
+        });
+    }
+    // The part that keeps the id: the largest, then the one with the oldest identifier.
+    guarded([&] {
+        for (size_t i = 0; i < w->ids.size(); ++i) w->parts[w->uf.find(i)].push_back(i);
+        size_t keeper = 0;
+        bool found = false;
+        for (const auto& [root, members] : w->parts) {
+            if (!found || members.size() > w->parts[keeper].size() ||
+                (members.size() == w->parts[keeper].size() && members.front() < w->parts[keeper].front())) {
+                keeper = root;
+                found = true;
+            }
+        }
+        for (const auto& [root, members] : w->parts)
+            if (root != keeper) w->moved_roots.push_back(root);
+        w->keeper_root.push_back(keeper);
+    });
+    int nm = static_cast<int>(w->moved_roots.size());
+    *nparts = static_cast<int>(w->parts.size());
+    auto* result = static_cast<ProfilePart*>(palloc(sizeof(ProfilePart) * (*nparts > 0 ? *nparts : 1)));
+    if (*nparts == 0) return result;
+    result[0] = {profile_id, static_cast<int>(w->parts[w->keeper_root[0]].size())};
+    if (nm == 0) return result;
+
+    Oid new_types[] = {INT4OID, INT4OID};
+    Datum new_args[] = {Int32GetDatum(workspace), Int32GetDatum(nm)};
+    run(&new_plan,
+        "INSERT INTO cdp.profiles (workspace_id, profile_id)"
+        " SELECT $1, nextval('cdp_internal.profile_id_seq') FROM generate_series(1, $2) RETURNING profile_id",
+        2, new_types, new_args);
+    int64* new_ids = static_cast<int64*>(palloc(sizeof(int64) * nm));
+    for (int i = 0; i < nm; ++i) {
+        bool isnull;
+        new_ids[i] = DatumGetInt64(spi_value(i, 1, &isnull));
+    }
+    int total = static_cast<int>(w->ids.size());
+    Datum *ts = datums(total), *vs = datums(total), *ps = datums(total);
+    int k = 0;
+    for (int i = 0; i < nm; ++i) {
+        const std::vector<size_t>& members = w->parts[w->moved_roots[i]];
+        result[i + 1] = {new_ids[i], static_cast<int>(members.size())};
+        for (size_t m : members) {
+            ts[k] = text_datum(w->ids[m].type);
+            vs[k] = text_datum(w->ids[m].value);
+            ps[k] = Int64GetDatum(new_ids[i]);
+            ++k;
+        }
+    }
+    Oid move_types[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+    Datum move_args[] = {Int32GetDatum(workspace), text_array(ts, k), text_array(vs, k), int8_array(ps, k)};
+    run(&move_plan,
+        "UPDATE cdp.identifiers i SET profile_id = u.p FROM unnest($2, $3, $4) AS u(t, v, p)"
+        " WHERE i.workspace_id = $1 AND i.id_type = u.t AND i.id_value = u.v",
+        4, move_types, move_args);
+    Datum* others = datums(nm);
+    for (int i = 0; i < nm; ++i) others[i] = Int64GetDatum(new_ids[i]);
+    Oid log_types[] = {INT4OID, INT8OID, INT8ARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+    Datum log_args[] = {Int32GetDatum(workspace), Int64GetDatum(profile_id), int8_array(others, nm),
+                        text_datum(a.type),       text_datum(a.value),       text_datum(b.type),
+                        text_datum(b.value),      CStringGetTextDatum(cause)};
+    run(&log_plan,
+        "INSERT INTO cdp.identity_changes (workspace_id, kind, profile_id, other_profile_id, a_type, a_value, b_type,"
+        " b_value, reason) SELECT $1, 'split', $2, o, $4, $5, $6, $7, $8 FROM unnest($3) AS o",
+        8, log_types, log_args);
+    return result;
+}
+
+}  // namespace cdp::pg

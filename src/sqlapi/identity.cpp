@@ -1,0 +1,375 @@
+// SQL entry points of identity: normalise, explain, unlink, block, and connected components
+// over any query. Data movement here; the graph logic is in the core.
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cdp/core/error.hpp"
+#include "cdp/core/identity.hpp"
+#include "cdp/pg/datums.hpp"
+#include "cdp/pg/guard.hpp"
+#include "cdp/pg/identity_store.hpp"
+#include "cdp/pg/settings.hpp"
+#include "cdp/pg/spi.hpp"
+
+extern "C" {
+PGDLLEXPORT Datum cdp_normalise_identifier(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_explain_identity(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_unlink(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_block_identifier(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_connected_components(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cdp_normalise_identifier);
+PG_FUNCTION_INFO_V1(cdp_explain_identity);
+PG_FUNCTION_INFO_V1(cdp_unlink);
+PG_FUNCTION_INFO_V1(cdp_block_identifier);
+PG_FUNCTION_INFO_V1(cdp_connected_components);
+}
+
+namespace cdp::pg {
+
+namespace {
+
+const char* phone_country() { return setting_phone_country != nullptr ? setting_phone_country : ""; }
+
+// The normalised identifier of the (type, value) arguments at `arg`, or an error saying why not.
+// Owned by the current memory context (C++ objects must not live on a stack an error unwinds).
+Identifier& identifier_arg(FunctionCallInfo fcinfo, int arg) {
+    char* type = text_to_cstring(PG_GETARG_TEXT_PP(arg));
+    char* value = text_to_cstring(PG_GETARG_TEXT_PP(arg + 1));
+    Identifier& id = *make_context_owned<Identifier>(CurrentMemoryContext)->object;
+    bool ok = false;
+    guarded([&] {
+        std::optional<std::string> v = normalise_identifier(type, value, phone_country());
+        ok = v.has_value();
+        if (ok) id = {type, *v};
+    });
+    if (!ok)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("\"%s\" is not a valid %s", value, type),
+                        errdetail("It does not normalise to an identifier of type %s.", type),
+                        errhint("Emails need an @; phone numbers a country code or cdp.phone_default_country.")));
+    return id;
+}
+
+// The profile of an identifier now, or 0.
+int64 profile_of(int32 workspace, const Identifier& id) {
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID, TEXTOID, TEXTOID};
+    Datum args[] = {Int32GetDatum(workspace), text_datum(id.type), text_datum(id.value)};
+    spi_run_cached(&plan,
+                   "SELECT profile_id FROM cdp.identifiers WHERE workspace_id = $1 AND id_type = $2 AND id_value = $3",
+                   3, types, args, nullptr, true);
+    if (SPI_processed == 0) return 0;
+    bool isnull;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    return isnull ? 0 : DatumGetInt64(d);
+}
+
+void unknown_identifier(const Identifier& id) {
+    ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
+                    errmsg("identifier %s \"%s\" belongs to no profile", id.type.c_str(), id.value.c_str()),
+                    errdetail("cdp.identifiers has no profile for it (never seen, or blocked)."),
+                    errhint("Check the type and value; cdp.normalise_identifier shows the stored form.")));
+}
+
+void return_parts(FunctionCallInfo fcinfo, const ProfilePart* parts, int n) {
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    for (int i = 0; i < n; ++i) {
+        Datum values[2] = {Int64GetDatum(parts[i].profile_id), Int32GetDatum(parts[i].identifiers)};
+        bool nulls[2] = {false, false};
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+}
+
+// Marks the edges matched by `where` (over e.*) as cut, with the reason.
+void cut_edges(SPIPlanPtr* plan, const char* sql, int32 workspace, const Identifier& a, const Identifier& b) {
+    Oid types[] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+    Datum args[] = {Int32GetDatum(workspace), text_datum(a.type), text_datum(a.value), text_datum(b.type),
+                    text_datum(b.value)};
+    spi_run_cached(plan, sql, 5, types, args, nullptr, false);
+}
+
+struct Components {
+    std::unordered_map<std::string, size_t> index;
+    std::vector<std::string> names;
+    UnionFind uf;
+    std::unique_ptr<IdentityRules> rules;
+    std::vector<bool> blocked;
+
+    size_t node(std::string name) {
+        auto [it, fresh] = index.try_emplace(std::move(name), names.size());
+        if (fresh) {
+            names.push_back(it->first);
+            uf.add();
+            blocked.push_back(rules && !rules->refusal("", names.back()).empty());
+        }
+        return it->second;
+    }
+};
+
+}  // namespace
+
+}  // namespace cdp::pg
+
+using namespace cdp;
+using namespace cdp::pg;
+
+Datum cdp_normalise_identifier(PG_FUNCTION_ARGS) {
+    char* type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    char* value = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    std::string* out = nullptr;
+    auto* owned = make_context_owned<std::string>(CurrentMemoryContext);
+    bool ok = false;
+    guarded([&] {
+        std::optional<std::string> v = normalise_identifier(type, value, phone_country());
+        ok = v.has_value();
+        if (ok) *owned->object = *v;
+        out = owned->object;
+    });
+    if (!ok) PG_RETURN_NULL();
+    Datum result = text_datum(*out);
+    owned->release();
+    PG_RETURN_DATUM(result);
+}
+
+Datum cdp_explain_identity(PG_FUNCTION_ARGS) {
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    Identifier& id = identifier_arg(fcinfo, 0);
+    int32 workspace = PG_GETARG_INT32(2);
+    spi_connect();
+    int64 profile = profile_of(workspace, id);
+    if (profile == 0) {
+        spi_finish();
+        return (Datum)0;
+    }
+    IdentityRules* rules = load_identity_rules(workspace, CurrentMemoryContext);
+    static SPIPlanPtr ids_plan = nullptr, edges_plan = nullptr;
+    struct Explain {
+        std::vector<Identifier> ids;
+        std::map<Identifier, size_t> index;
+        std::vector<std::pair<size_t, size_t>> edges;
+        std::vector<size_t> path;
+    };
+    Explain* w = make_context_owned<Explain>(CurrentMemoryContext)->object;
+    Oid types[] = {INT4OID, INT8OID};
+    Datum args[] = {Int32GetDatum(workspace), Int64GetDatum(profile)};
+    spi_run_cached(&ids_plan,
+                   "SELECT id_type, id_value FROM cdp.identifiers WHERE workspace_id = $1 AND profile_id = $2"
+                   " ORDER BY first_seen, id_type, id_value",
+                   2, types, args, nullptr, true);
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        bool n1, n2;
+        Datum t = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &n1);
+        Datum v = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &n2);
+        guarded([&] {
+            w->ids.push_back({text_string(t), text_string(v)});
+            w->index[w->ids.back()] = w->ids.size() - 1;
+        });
+    }
+    spi_run_cached(&edges_plan,
+                   "SELECT e.a_type, e.a_value, e.b_type, e.b_value, e.source, e.event_id, e.first_seen"
+                   " FROM cdp.identity_edges e"
+                   " JOIN cdp.identifiers ia ON ia.workspace_id = e.workspace_id AND ia.id_type = e.a_type"
+                   "  AND ia.id_value = e.a_value"
+                   " JOIN cdp.identifiers ib ON ib.workspace_id = e.workspace_id AND ib.id_type = e.b_type"
+                   "  AND ib.id_value = e.b_value"
+                   " WHERE e.workspace_id = $1 AND e.merged AND ia.profile_id = $2 AND ib.profile_id = $2"
+                   " ORDER BY e.first_seen, e.a_type, e.a_value, e.b_type, e.b_value",
+                   2, types, args, nullptr, true);
+    SPITupleTable* edge_rows = SPI_tuptable;
+    uint64 nedges = SPI_processed;
+    for (uint64 r = 0; r < nedges; ++r) {
+        bool n[4];
+        Datum d[4];
+        for (int c = 0; c < 4; ++c) d[c] = SPI_getbinval(edge_rows->vals[r], edge_rows->tupdesc, c + 1, &n[c]);
+        guarded([&] {
+            size_t a = w->index.at({text_string(d[0]), text_string(d[1])});
+            size_t b = w->index.at({text_string(d[2]), text_string(d[3])});
+            w->edges.emplace_back(a, b);
+        });
+    }
+    // The anchor: the profile's strongest identifier, the oldest of those.
+    guarded([&] {
+        size_t anchor = 0;
+        for (size_t i = 1; i < w->ids.size(); ++i)
+            if (rules->rule(w->ids[i].type).priority < rules->rule(w->ids[anchor].type).priority) anchor = i;
+        w->path = shortest_path(w->ids.size(), w->edges, w->index.at(id), anchor);
+    });
+    size_t at = 0;
+    guarded([&] { at = w->index.at(id); });
+    for (size_t s = 0; s < w->path.size(); ++s) {
+        size_t e = w->path[s];
+        HeapTuple row = edge_rows->vals[e];
+        size_t next = w->edges[e].first == at ? w->edges[e].second : w->edges[e].first;
+        Datum values[8];
+        bool nulls[8] = {false, false, false, false, false, false, false, false};
+        values[0] = Int32GetDatum(static_cast<int32>(s + 1));
+        values[1] = text_datum(w->ids[at].type);
+        values[2] = text_datum(w->ids[at].value);
+        values[3] = text_datum(w->ids[next].type);
+        values[4] = text_datum(w->ids[next].value);
+        values[5] = SPI_getbinval(row, edge_rows->tupdesc, 5, &nulls[5]);
+        values[6] = SPI_getbinval(row, edge_rows->tupdesc, 6, &nulls[6]);
+        values[7] = SPI_getbinval(row, edge_rows->tupdesc, 7, &nulls[7]);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        at = next;
+    }
+    spi_finish();
+    return (Datum)0;
+}
+
+Datum cdp_unlink(PG_FUNCTION_ARGS) {
+    InitMaterializedSRF(fcinfo, 0);
+    Identifier* a = &identifier_arg(fcinfo, 0);
+    Identifier* b = &identifier_arg(fcinfo, 2);
+    int32 workspace = PG_GETARG_INT32(4);
+    bool ordered = false;
+    guarded([&] { ordered = *a < *b; });
+    if (!ordered) std::swap(a, b);
+    spi_connect();
+    lock_identity(workspace);
+    static SPIPlanPtr cut_plan = nullptr;
+    cut_edges(&cut_plan,
+              "UPDATE cdp.identity_edges SET merged = false, reason = 'unlinked'"
+              " WHERE workspace_id = $1 AND a_type = $2 AND a_value = $3 AND b_type = $4 AND b_value = $5",
+              workspace, *a, *b);
+    if (SPI_processed == 0)
+        ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
+                        errmsg("no edge between %s \"%s\" and %s \"%s\"", a->type.c_str(), a->value.c_str(),
+                               b->type.c_str(), b->value.c_str()),
+                        errdetail("cdp.identity_edges holds no such pair in workspace %d.", workspace),
+                        errhint("cdp.explain_identity shows the edges that join an identifier to its profile.")));
+    int64 profile = profile_of(workspace, *a);
+    int n = 0;
+    ProfilePart* parts = profile != 0 ? split_profile(workspace, profile, *a, *b, "unlinked", &n) : nullptr;
+    spi_finish();
+    return_parts(fcinfo, parts, n);
+    return (Datum)0;
+}
+
+Datum cdp_block_identifier(PG_FUNCTION_ARGS) {
+    InitMaterializedSRF(fcinfo, 0);
+    Identifier& id = identifier_arg(fcinfo, 0);
+    int32 workspace = PG_GETARG_INT32(2);
+    spi_connect();
+    lock_identity(workspace);
+    int64 profile = profile_of(workspace, id);
+    if (profile == 0) unknown_identifier(id);
+    static SPIPlanPtr block_plan = nullptr;
+    Oid types[] = {INT4OID, TEXTOID, TEXTOID};
+    Datum args[] = {Int32GetDatum(workspace), text_datum(id.type), text_datum(id.value)};
+    // Blocklisted, recorded, detached from its profile, and its edges cut.
+    spi_run_cached(&block_plan,
+                   "WITH b AS (INSERT INTO cdp.identity_blocklist (workspace_id, id_type, value) VALUES ($1, $2, $3)"
+                   "  ON CONFLICT DO NOTHING RETURNING 1),"
+                   " l AS (INSERT INTO cdp.identity_changes (workspace_id, kind, profile_id, a_type, a_value, reason)"
+                   "  SELECT $1, 'block', profile_id, $2, $3, 'blocked by cdp.block_identifier' FROM cdp.identifiers"
+                   "  WHERE workspace_id = $1 AND id_type = $2 AND id_value = $3 RETURNING 1),"
+                   " i AS (UPDATE cdp.identifiers SET profile_id = NULL"
+                   "  WHERE workspace_id = $1 AND id_type = $2 AND id_value = $3 RETURNING 1)"
+                   " UPDATE cdp.identity_edges SET merged = false, reason = 'blocked'"
+                   " WHERE workspace_id = $1 AND ((a_type = $2 AND a_value = $3) OR (b_type = $2 AND b_value = $3))",
+                   3, types, args, nullptr, false);
+    int n = 0;
+    ProfilePart* parts = split_profile(workspace, profile, id, id, "blocked", &n);
+    spi_finish();
+    return_parts(fcinfo, parts, n);
+    return (Datum)0;
+}
+
+Datum cdp_connected_components(PG_FUNCTION_ARGS) {
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    char* query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    bool apply_rules = PG_GETARG_BOOL(1);
+    int32 workspace = PG_GETARG_INT32(2);
+    MemoryContext call_context = CurrentMemoryContext;
+    Components* c = make_context_owned<Components>(call_context)->object;
+    spi_connect();
+    if (apply_rules) {
+        IdentityRules* rules = load_identity_rules(workspace, call_context);
+        guarded([&] { c->rules = std::make_unique<IdentityRules>(std::move(*rules)); });
+    }
+    SPIPlanPtr plan = SPI_prepare(query, 0, nullptr);
+    if (plan == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR), errmsg("cannot prepare the edges query"),
+                        errdetail("SPI_prepare failed with %s.", SPI_result_code_string(SPI_result)),
+                        errhint("Pass a SELECT that yields two columns, the identifiers at each end of an edge.")));
+    Portal portal = SPI_cursor_open(nullptr, plan, nullptr, nullptr, true);
+    MemoryContext fetch_context = AllocSetContextCreate(call_context, "cdp components fetch", ALLOCSET_DEFAULT_SIZES);
+    for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        SPI_cursor_fetch(portal, true, 10000);
+        if (SPI_processed == 0) break;
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        if (desc->natts != 2)
+            ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("the edges query must return two columns"),
+                            errdetail("It returns %d.", desc->natts),
+                            errhint("Select the two identifiers of each edge, such as SELECT a, b FROM edges.")));
+        bool as_text = TupleDescAttr(desc, 0)->atttypid == TEXTOID && TupleDescAttr(desc, 1)->atttypid == TEXTOID;
+        MemoryContext old = MemoryContextSwitchTo(fetch_context);
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            HeapTuple row = SPI_tuptable->vals[r];
+            const char* ends[2];
+            int lens[2];
+            bool null_end = false;
+            for (int e = 0; e < 2; ++e) {
+                if (as_text) {
+                    bool isnull;
+                    Datum d = SPI_getbinval(row, desc, e + 1, &isnull);
+                    if (isnull) {
+                        null_end = true;
+                        break;
+                    }
+                    text* t = DatumGetTextPP(d);
+                    ends[e] = VARDATA_ANY(t);
+                    lens[e] = VARSIZE_ANY_EXHDR(t);
+                } else {
+                    char* s = SPI_getvalue(row, desc, e + 1);
+                    if (s == nullptr) {
+                        null_end = true;
+                        break;
+                    }
+                    ends[e] = s;
+                    lens[e] = static_cast<int>(strlen(s));
+                }
+            }
+            if (null_end) continue;  // an edge with a missing end links nothing
+            guarded([&] {
+                size_t a = c->node(std::string(ends[0], lens[0]));
+                size_t b = c->node(std::string(ends[1], lens[1]));
+                if (!c->blocked[a] && !c->blocked[b]) c->uf.unite(a, b);
+            });
+        }
+        MemoryContextSwitchTo(old);
+        MemoryContextReset(fetch_context);
+        SPI_freetuptable(SPI_tuptable);
+    }
+    SPI_cursor_close(portal);
+    spi_finish();
+    // The component of a node: the smallest node name in it.
+    std::vector<size_t>* label = make_context_owned<std::vector<size_t>>(call_context)->object;
+    guarded([&] {
+        label->assign(c->names.size(), static_cast<size_t>(-1));
+        for (size_t i = 0; i < c->names.size(); ++i) {
+            if ((i & 0xFFFF) == 0) check_for_cancel();
+            size_t root = c->uf.find(i);
+            size_t& best = (*label)[root];
+            if (best == static_cast<size_t>(-1) || c->names[i] < c->names[best]) best = i;
+        }
+    });
+    for (size_t i = 0; i < c->names.size(); ++i) {
+        if ((i & 0xFFFF) == 0) CHECK_FOR_INTERRUPTS();
+        size_t root = c->uf.find(i);
+        const std::string& node = c->names[i];
+        const std::string& comp = c->names[(*label)[root]];
+        Datum values[2] = {PointerGetDatum(cstring_to_text_with_len(node.data(), static_cast<int>(node.size()))),
+                           PointerGetDatum(cstring_to_text_with_len(comp.data(), static_cast<int>(comp.size())))};
+        bool nulls[2] = {false, false};
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+        pfree(DatumGetPointer(values[0]));
+        pfree(DatumGetPointer(values[1]));
+    }
+    return (Datum)0;
+}

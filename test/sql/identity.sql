@@ -1,0 +1,80 @@
+-- Identity stitching: one profile per person across devices, without merging people who share
+-- a device, and never on junk identifiers.
+CREATE EXTENSION IF NOT EXISTS cdp;
+
+-- Sarah browses on her phone, then on her laptop: two anonymous visitors, two profiles.
+SELECT * FROM cdp.ingest('[
+  {"type":"page","anonymousId":"sarah-phone","messageId":"id-1","timestamp":"2026-11-20T08:00:00Z"},
+  {"type":"page","anonymousId":"sarah-laptop","messageId":"id-2","timestamp":"2026-11-20T12:00:00Z"}]',
+  received_at => '2026-11-20 12:00:01+00');
+SELECT cdp.same_person('anonymous_id', 'sarah-phone', 'anonymous_id', 'sarah-laptop') AS same_before_login;
+
+-- She logs in on both (her email typed with capitals and spaces on the phone): one profile,
+-- the older one, and every event of hers belongs to it now.
+SELECT * FROM cdp.ingest('[
+  {"type":"identify","userId":"sarah","anonymousId":"sarah-phone","messageId":"id-3",
+   "traits":{"email":"  Sarah@Example.COM "},"timestamp":"2026-11-21T08:00:00Z"},
+  {"type":"identify","userId":"sarah","anonymousId":"sarah-laptop","messageId":"id-4","timestamp":"2026-11-21T09:00:00Z"}]',
+  received_at => '2026-11-21 12:00:01+00');
+SELECT cdp.same_person('anonymous_id', 'sarah-phone', 'anonymous_id', 'sarah-laptop') AS same_after_login,
+       cdp.resolve('email', 'sarah@example.com') = cdp.resolve('user_id', 'sarah') AS email_resolves,
+       cdp.normalise_identifier('email', '  Sarah@Example.COM ') AS stored_email;
+SELECT count(DISTINCT current_profile_id) AS profiles, count(*) AS events,
+       count(*) FILTER (WHERE profile_id <> current_profile_id) AS attributed_through_the_map
+FROM cdp.events_by_profile WHERE event_id LIKE 'id-%';
+SELECT kind, a_type, a_value, b_type, b_value, reason, event_id,
+       profile_id < other_profile_id AS oldest_profile_survives
+FROM cdp.identity_changes WHERE kind = 'merge';
+
+-- Why is the laptop Sarah's? The path of edges to her strongest identifier.
+SELECT step, from_type, from_value, to_type, to_value, source, event_id
+FROM cdp.explain_identity('anonymous_id', 'sarah-laptop');
+
+-- A shared kiosk: twenty people log in on one device. A profile holds one user_id, so the
+-- device stays with the first; the other nineteen get profiles of their own, and each refused
+-- edge is kept with its reason.
+SELECT * FROM cdp.ingest((SELECT jsonb_agg(jsonb_build_object(
+    'type', 'identify', 'userId', 'kiosk-user-' || g, 'messageId', 'kiosk-' || g,
+    'context', jsonb_build_object('device', jsonb_build_object('id', 'KIOSK-7')),
+    'timestamp', '2026-11-22T10:00:00Z'))::text FROM generate_series(1, 20) g), received_at => '2026-11-22 10:00:01+00');
+SELECT count(DISTINCT profile_id) AS kiosk_profiles FROM cdp.events WHERE event_id LIKE 'kiosk-%';
+SELECT merged, reason, count(*) FROM cdp.identity_edges WHERE a_value = 'KIOSK-7' OR b_value = 'KIOSK-7'
+GROUP BY 1, 2 ORDER BY 1 DESC;
+SELECT count(*) AS refusals_recorded FROM cdp.identity_changes WHERE kind = 'refused';
+
+-- Junk identifiers never link: two people whose SDK sent "undefined" and a zero device id.
+SELECT * FROM cdp.ingest('[
+  {"type":"identify","userId":"ann","anonymousId":"undefined","messageId":"junk-1",
+   "context":{"device":{"id":"00000000-0000-0000-0000-000000000000"}}},
+  {"type":"identify","userId":"bob","anonymousId":"undefined","messageId":"junk-2",
+   "context":{"device":{"id":"00000000-0000-0000-0000-000000000000"}}}]');
+SELECT cdp.same_person('user_id', 'ann', 'user_id', 'bob') AS ann_is_bob,
+       count(*) FILTER (WHERE id_value IN ('undefined', '00000000-0000-0000-0000-000000000000')) AS junk_stored
+FROM cdp.identifiers;
+
+-- Unlink: the laptop was not Sarah's after all. Her profile splits; the laptop's events move
+-- with it, and a later event linking the two again does not undo the decision.
+SELECT profile_id = cdp.resolve('user_id', 'sarah') AS kept_by_sarah, identifiers
+FROM cdp.unlink('user_id', 'sarah', 'anonymous_id', 'sarah-laptop') ORDER BY 2 DESC;
+SELECT event_id, current_profile_id = cdp.resolve('user_id', 'sarah') AS sarahs
+FROM cdp.events_by_profile WHERE event_id LIKE 'id-%' ORDER BY event_id;
+SELECT * FROM cdp.ingest('{"type":"identify","userId":"sarah","anonymousId":"sarah-laptop","messageId":"id-5"}');
+SELECT cdp.same_person('user_id', 'sarah', 'anonymous_id', 'sarah-laptop') AS relinked,
+       (SELECT reason FROM cdp.identity_edges WHERE b_value = 'sarah-laptop' OR a_value = 'sarah-laptop') AS edge;
+SELECT kind, reason FROM cdp.identity_changes WHERE kind IN ('split', 'unlink') ORDER BY change_id;
+
+-- Block: a value found to be shared junk is blocked; it leaves its profile and links nothing.
+SELECT identifiers FROM cdp.block_identifier('email', 'sarah@example.com');
+SELECT cdp.resolve('email', 'sarah@example.com') AS blocked_resolves_to;
+
+-- Connected components over any edge query, the composable operator.
+SELECT node, component FROM cdp.connected_components(
+    $$SELECT * FROM (VALUES ('a', 'b'), ('b', 'c'), ('x', 'y'), ('null', 'a'), ('z', NULL)) AS e(l, r)$$, apply_rules => true)
+ORDER BY node;
+
+-- Bad calls: clear errors, and the session goes on.
+SELECT * FROM cdp.unlink('user_id', 'sarah', 'user_id', 'nobody');
+SELECT * FROM cdp.explain_identity('email', 'not-an-email');
+SELECT * FROM cdp.connected_components('SELECT 1');
+SET cdp.phone_default_country = 'Atlantis';
+SELECT 1 AS still_usable;
