@@ -69,6 +69,15 @@ GROUP BY 1, 2, 3 ORDER BY sessions DESC;
 \echo '-- browsers and operating systems (from the user agent, uap-core rules)'
 SELECT browser, os, count(*) AS events FROM cdp.events GROUP BY 1, 2 ORDER BY events DESC LIMIT 8;
 
+\echo '-- identity: people stitched across devices (identifiers per profile, merges, refusals)'
+SELECT (SELECT count(*) FROM cdp.profiles WHERE merged_into IS NULL) AS profiles,
+       (SELECT count(*) FROM cdp.identifiers) AS identifiers,
+       (SELECT count(*) FROM cdp.identity_changes WHERE kind = 'merge') AS merges,
+       (SELECT count(*) FROM cdp.identity_changes WHERE kind = 'refused') AS refused_merges,
+       (SELECT count(DISTINCT anonymous_id) FROM cdp.events) AS anonymous_ids;
+SELECT id_type, count(*) AS identifiers, count(DISTINCT profile_id) AS profiles
+FROM cdp.identifiers GROUP BY 1 ORDER BY 2 DESC;
+
 \echo '-- rejected events by reason (nothing is lost: the raw text is kept)'
 SELECT reason, count(*) AS items, min(detail) AS example FROM cdp.rejected_events GROUP BY reason ORDER BY items DESC;
 SQL
