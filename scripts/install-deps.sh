@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package pg_cdp needs to build, test and demo. Idempotent: does nothing
 # when everything is present; otherwise runs `apt-get update` once and installs what is missing.
+#   scripts/install-deps.sh         build, test and demo
+#   scripts/install-deps.sh bench   and the benchmarks' baselines
 set -euo pipefail
 
 PACKAGES=(
@@ -9,6 +11,11 @@ PACKAGES=(
   libpqxx-dev rapidjson-dev libre2-dev libyaml-cpp-dev uap-core
   libgtest-dev
 )
+# `install-deps.sh bench` adds what only the benchmarks use: pgRouting, a baseline of the
+# identity bench.
+if [ "${1:-}" = bench ]; then
+  PACKAGES+=(postgresql-15-pgrouting)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

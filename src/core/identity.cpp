@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <utility>
 
@@ -226,6 +227,78 @@ size_t UnionFind::unite(size_t a, size_t b) {
     parent_[b] = a;
     size_[a] += size_[b];
     return a;
+}
+
+// ---- string interning -----------------------------------------------------------------------
+
+namespace {
+constexpr std::uint32_t kEmptySlot = 0xFFFFFFFFu;
+constexpr size_t kChunkBytes = 1 << 20;
+
+// A fast hash of short strings: eight bytes at a time, then a 64-bit finaliser (murmur3's fmix).
+std::uint32_t hash_bytes(std::string_view s) {
+    const std::uint64_t k = 0x9E3779B97F4A7C15ull;
+    std::uint64_t h = s.size() * k;
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, s.data() + i, s.size() - i);
+    h = (h ^ tail) * k;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return static_cast<std::uint32_t>(h);
+}
+}  // namespace
+
+const char* StringInterner::store(std::string_view s) {
+    if (s.size() > chunk_size_ - chunk_used_) {
+        chunk_size_ = std::max(kChunkBytes, s.size());
+        chunks_.push_back(std::make_unique<char[]>(chunk_size_));
+        chunk_used_ = 0;
+    }
+    char* p = chunks_.back().get() + chunk_used_;
+    std::memcpy(p, s.data(), s.size());
+    chunk_used_ += s.size();
+    return p;
+}
+
+void StringInterner::grow() {
+    size_t capacity = slots_.empty() ? 4096 : slots_.size() * 2;
+    slots_.assign(capacity, Slot{kEmptySlot, 0});
+    size_t mask = capacity - 1;
+    for (std::uint32_t id = 0; id < refs_.size(); ++id) {
+        size_t i = refs_[id].hash & mask;
+        while (slots_[i].id != kEmptySlot) i = (i + 1) & mask;
+        slots_[i] = Slot{id, refs_[id].hash};
+    }
+}
+
+std::uint32_t StringInterner::intern(std::string_view s) {
+    if ((size() + 1) * 2 > slots_.size()) grow();  // load factor at most 1/2
+    std::uint32_t h = hash_bytes(s);
+    size_t mask = slots_.size() - 1;
+    size_t i = h & mask;
+    for (;; i = (i + 1) & mask) {
+        const Slot& slot = slots_[i];
+        if (slot.id == kEmptySlot) break;
+        if (slot.hash == h && name(slot.id) == s) return slot.id;
+    }
+    if (size() >= kEmptySlot - 1 || s.size() > UINT32_MAX)
+        throw Error(ErrorKind::InvalidParameter, "too many or too long identifiers",
+                    "At most 4294967294 distinct identifiers of up to 4 GB each.",
+                    "Split the graph, for example by workspace.");
+    std::uint32_t id = static_cast<std::uint32_t>(size());
+    refs_.push_back(Ref{store(s), static_cast<std::uint32_t>(s.size()), h});
+    slots_[i] = Slot{id, h};
+    return id;
 }
 
 // ---- identity graph -------------------------------------------------------------------------

@@ -90,22 +90,75 @@ void cut_edges(SPIPlanPtr* plan, const char* sql, int32 workspace, const Identif
 }
 
 struct Components {
-    std::unordered_map<std::string, size_t> index;
-    std::vector<std::string> names;
+    StringInterner names;
     UnionFind uf;
     std::unique_ptr<IdentityRules> rules;
     std::vector<bool> blocked;
 
-    size_t node(std::string name) {
-        auto [it, fresh] = index.try_emplace(std::move(name), names.size());
-        if (fresh) {
-            names.push_back(it->first);
+    size_t node(std::string_view name) {
+        std::uint32_t id = names.intern(name);
+        if (id == uf.count()) {
             uf.add();
-            blocked.push_back(rules && !rules->refusal("", names.back()).empty());
+            blocked.push_back(rules && !rules->refusal("", name).empty());
         }
-        return it->second;
+        return id;
     }
 };
+
+// Receives the edges query's rows: each row's two ends, as text, go into the graph.
+struct EdgeReceiver {
+    DestReceiver pub;
+    Components* components;
+    MemoryContext row_context;
+    bool started;
+    bool as_text;     // both columns are text: read in place, no output function
+    FmgrInfo output[2];
+    uint64 rows;
+};
+
+void start_edges(DestReceiver* self, int, TupleDesc desc) {
+    auto* r = reinterpret_cast<EdgeReceiver*>(self);
+    if (desc->natts != 2)
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("the edges query must return two columns"),
+                        errdetail("It returns %d.", desc->natts),
+                        errhint("Select the two identifiers of each edge, such as SELECT a, b FROM edges.")));
+    r->started = true;
+    r->as_text = TupleDescAttr(desc, 0)->atttypid == TEXTOID && TupleDescAttr(desc, 1)->atttypid == TEXTOID;
+    for (int e = 0; e < 2; ++e) {
+        Oid output;
+        bool varlena;
+        getTypeOutputInfo(TupleDescAttr(desc, e)->atttypid, &output, &varlena);
+        fmgr_info(output, &r->output[e]);
+    }
+}
+
+bool receive_edge(TupleTableSlot* slot, DestReceiver* self) {
+    auto* r = reinterpret_cast<EdgeReceiver*>(self);
+    if ((++r->rows & 0xFFFF) == 0) CHECK_FOR_INTERRUPTS();
+    slot_getallattrs(slot);
+    if (slot->tts_isnull[0] || slot->tts_isnull[1]) return true;  // an edge with a missing end links nothing
+    MemoryContext old = MemoryContextSwitchTo(r->row_context);
+    std::string_view ends[2];
+    for (int e = 0; e < 2; ++e) {
+        Datum d = slot->tts_values[e];
+        if (r->as_text) {
+            text* t = DatumGetTextPP(d);  // may detoast into the row context
+            ends[e] = std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+        } else {
+            char* s = OutputFunctionCall(&r->output[e], d);
+            ends[e] = std::string_view(s);
+        }
+    }
+    Components* c = r->components;
+    guarded([&] {
+        size_t a = c->node(ends[0]);
+        size_t b = c->node(ends[1]);
+        if (!c->blocked[a] && !c->blocked[b]) c->uf.unite(a, b);
+    });
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(r->row_context);
+    return true;
+}
 
 }  // namespace
 
@@ -291,79 +344,48 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
         IdentityRules* rules = load_identity_rules(workspace, call_context);
         guarded([&] { c->rules = std::make_unique<IdentityRules>(std::move(*rules)); });
     }
-    SPIPlanPtr plan = SPI_prepare(query, 0, nullptr);
-    if (plan == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR), errmsg("cannot prepare the edges query"),
-                        errdetail("SPI_prepare failed with %s.", SPI_result_code_string(SPI_result)),
+    // The rows go straight from the executor into the graph, through a DestReceiver: no copy
+    // of each row into an SPI tuple table.
+    EdgeReceiver receiver;
+    memset(&receiver, 0, sizeof receiver);
+    receiver.pub.receiveSlot = receive_edge;
+    receiver.pub.rStartup = start_edges;
+    receiver.pub.rShutdown = [](DestReceiver*) {};
+    receiver.pub.rDestroy = [](DestReceiver*) {};
+    receiver.pub.mydest = DestNone;
+    receiver.components = c;
+    receiver.row_context = AllocSetContextCreate(call_context, "cdp components row", ALLOCSET_SMALL_SIZES);
+    SPIExecuteOptions options;
+    memset(&options, 0, sizeof options);
+    options.read_only = true;
+    options.dest = &receiver.pub;
+    int rc = SPI_execute_extended(query, &options);
+    if (rc < 0)
+        ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR), errmsg("cannot run the edges query"),
+                        errdetail("SPI_execute_extended failed with %s.", SPI_result_code_string(rc)),
                         errhint("Pass a SELECT that yields two columns, the identifiers at each end of an edge.")));
-    Portal portal = SPI_cursor_open(nullptr, plan, nullptr, nullptr, true);
-    MemoryContext fetch_context = AllocSetContextCreate(call_context, "cdp components fetch", ALLOCSET_DEFAULT_SIZES);
-    for (;;) {
-        CHECK_FOR_INTERRUPTS();
-        SPI_cursor_fetch(portal, true, 10000);
-        if (SPI_processed == 0) break;
-        TupleDesc desc = SPI_tuptable->tupdesc;
-        if (desc->natts != 2)
-            ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("the edges query must return two columns"),
-                            errdetail("It returns %d.", desc->natts),
-                            errhint("Select the two identifiers of each edge, such as SELECT a, b FROM edges.")));
-        bool as_text = TupleDescAttr(desc, 0)->atttypid == TEXTOID && TupleDescAttr(desc, 1)->atttypid == TEXTOID;
-        MemoryContext old = MemoryContextSwitchTo(fetch_context);
-        for (uint64 r = 0; r < SPI_processed; ++r) {
-            HeapTuple row = SPI_tuptable->vals[r];
-            const char* ends[2];
-            int lens[2];
-            bool null_end = false;
-            for (int e = 0; e < 2; ++e) {
-                if (as_text) {
-                    bool isnull;
-                    Datum d = SPI_getbinval(row, desc, e + 1, &isnull);
-                    if (isnull) {
-                        null_end = true;
-                        break;
-                    }
-                    text* t = DatumGetTextPP(d);
-                    ends[e] = VARDATA_ANY(t);
-                    lens[e] = VARSIZE_ANY_EXHDR(t);
-                } else {
-                    char* s = SPI_getvalue(row, desc, e + 1);
-                    if (s == nullptr) {
-                        null_end = true;
-                        break;
-                    }
-                    ends[e] = s;
-                    lens[e] = static_cast<int>(strlen(s));
-                }
-            }
-            if (null_end) continue;  // an edge with a missing end links nothing
-            guarded([&] {
-                size_t a = c->node(std::string(ends[0], lens[0]));
-                size_t b = c->node(std::string(ends[1], lens[1]));
-                if (!c->blocked[a] && !c->blocked[b]) c->uf.unite(a, b);
-            });
-        }
-        MemoryContextSwitchTo(old);
-        MemoryContextReset(fetch_context);
-        SPI_freetuptable(SPI_tuptable);
-    }
-    SPI_cursor_close(portal);
+    if (!receiver.started)
+        ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("the edges query returned no rows at all"),
+                        errdetail("It is not a query that returns rows (perhaps a utility statement)."),
+                        errhint("Pass a SELECT that yields two columns, such as SELECT a, b FROM edges.")));
     spi_finish();
     // The component of a node: the smallest node name in it.
-    std::vector<size_t>* label = make_context_owned<std::vector<size_t>>(call_context)->object;
+    std::vector<std::uint32_t>* label = make_context_owned<std::vector<std::uint32_t>>(call_context)->object;
+    size_t count = 0;
     guarded([&] {
-        label->assign(c->names.size(), static_cast<size_t>(-1));
-        for (size_t i = 0; i < c->names.size(); ++i) {
+        count = c->names.size();
+        label->assign(count, UINT32_MAX);
+        for (size_t i = 0; i < count; ++i) {
             if ((i & 0xFFFF) == 0) check_for_cancel();
-            size_t root = c->uf.find(i);
-            size_t& best = (*label)[root];
-            if (best == static_cast<size_t>(-1) || c->names[i] < c->names[best]) best = i;
+            std::uint32_t& best = (*label)[c->uf.find(i)];
+            if (best == UINT32_MAX || c->names.name(static_cast<std::uint32_t>(i)) < c->names.name(best))
+                best = static_cast<std::uint32_t>(i);
         }
     });
-    for (size_t i = 0; i < c->names.size(); ++i) {
+    for (size_t i = 0; i < count; ++i) {
         if ((i & 0xFFFF) == 0) CHECK_FOR_INTERRUPTS();
-        size_t root = c->uf.find(i);
-        const std::string& node = c->names[i];
-        const std::string& comp = c->names[(*label)[root]];
+        std::string_view node = c->names.name(static_cast<std::uint32_t>(i));
+        std::string_view comp = c->names.name((*label)[c->uf.find(i)]);
         Datum values[2] = {PointerGetDatum(cstring_to_text_with_len(node.data(), static_cast<int>(node.size()))),
                            PointerGetDatum(cstring_to_text_with_len(comp.data(), static_cast<int>(comp.size())))};
         bool nulls[2] = {false, false};

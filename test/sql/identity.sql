@@ -72,6 +72,10 @@ SELECT node, component FROM cdp.connected_components(
     $$SELECT * FROM (VALUES ('a', 'b'), ('b', 'c'), ('x', 'y'), ('null', 'a'), ('z', NULL)) AS e(l, r)$$, apply_rules => true)
 ORDER BY node;
 
+-- Columns of any type (through their text form), and a query without rows.
+SELECT node, component FROM cdp.connected_components('SELECT g, g + 1 FROM generate_series(1, 5, 2) g') ORDER BY node;
+SELECT count(*) AS no_rows FROM cdp.connected_components('SELECT 1::text, 2::text WHERE false');
+
 -- Bad calls: clear errors, and the session goes on.
 SELECT * FROM cdp.unlink('user_id', 'sarah', 'user_id', 'nobody');
 SELECT * FROM cdp.explain_identity('email', 'not-an-email');

@@ -199,3 +199,25 @@ TEST(ShortestPath, FollowsTheFewestEdges) {
     EXPECT_TRUE(shortest_path(7, edges, 0, 6).empty());
     EXPECT_TRUE(shortest_path(7, edges, 2, 2).empty());
 }
+
+TEST(StringInterner, DenseIdsAndExactBytes) {
+    StringInterner in;
+    EXPECT_EQ(in.intern("alpha"), 0u);
+    EXPECT_EQ(in.intern("beta"), 1u);
+    EXPECT_EQ(in.intern("alpha"), 0u);
+    EXPECT_EQ(in.intern(std::string_view("a\0b", 3)), 2u);  // bytes, not C strings
+    EXPECT_EQ(in.intern(std::string_view("a\0c", 3)), 3u);
+    EXPECT_EQ(in.intern(""), 4u);
+    // Through many growths: every string keeps its id and its bytes.
+    std::vector<std::string> words;
+    for (int i = 0; i < 50000; ++i) words.push_back("node-" + std::to_string(i * 7919 % 100003));
+    std::map<std::string, std::uint32_t> first;
+    for (const std::string& w : words) {
+        std::uint32_t id = in.intern(w);
+        auto [it, fresh] = first.emplace(w, id);
+        ASSERT_EQ(it->second, id) << w;
+    }
+    EXPECT_EQ(in.size(), 5 + first.size());
+    for (const auto& [w, id] : first) ASSERT_EQ(in.name(id), w);
+    EXPECT_EQ(in.name(0), "alpha");
+}

@@ -93,6 +93,34 @@ private:
     std::vector<size_t> size_;
 };
 
+// Interns strings as dense ids 0..n-1: one byte arena and an open-addressing table, so millions
+// of identifiers cost no allocation each (the way a graph over string ids should start).
+class StringInterner {
+public:
+    // The id of s, adding it when new.
+    std::uint32_t intern(std::string_view s);
+    // The bytes of an id (stable for the interner's lifetime).
+    std::string_view name(std::uint32_t id) const { return {refs_[id].data, refs_[id].size}; }
+    size_t size() const { return refs_.size(); }
+
+private:
+    struct Ref {
+        const char* data;
+        std::uint32_t size;
+        std::uint32_t hash;
+    };
+    struct Slot {
+        std::uint32_t id;  // kEmpty when free
+        std::uint32_t hash;
+    };
+    const char* store(std::string_view s);
+    void grow();
+    std::vector<std::unique_ptr<char[]>> chunks_;  // the bytes, in chunks that never move
+    size_t chunk_used_ = 0, chunk_size_ = 0;
+    std::vector<Ref> refs_;
+    std::vector<Slot> slots_;
+};
+
 // The identity graph of one batch: elements are existing profiles (with how many identifiers of
 // each type they hold) and new identifiers; links merge them unless a rule forbids it.
 class IdentityGraph {
