@@ -94,6 +94,16 @@ struct Components {
     UnionFind uf;
     std::unique_ptr<IdentityRules> rules;
     std::vector<bool> blocked;
+    // The last node of each column: edge lists often come grouped by one end (a table scanned in
+    // key order, a star of edges per user), and then the lookup is a comparison.
+    std::uint32_t last[2] = {UINT32_MAX, UINT32_MAX};
+
+    size_t node_of_column(int column, std::string_view name) {
+        std::uint32_t& l = last[column];
+        if (l != UINT32_MAX && names.name(l) == name) return l;
+        l = static_cast<std::uint32_t>(node(name));
+        return l;
+    }
 
     size_t node(std::string_view name) {
         std::uint32_t id = names.intern(name);
@@ -151,8 +161,8 @@ bool receive_edge(TupleTableSlot* slot, DestReceiver* self) {
     }
     Components* c = r->components;
     guarded([&] {
-        size_t a = c->node(ends[0]);
-        size_t b = c->node(ends[1]);
+        size_t a = c->node_of_column(0, ends[0]);
+        size_t b = c->node_of_column(1, ends[1]);
         if (!c->blocked[a] && !c->blocked[b]) c->uf.unite(a, b);
     });
     MemoryContextSwitchTo(old);
