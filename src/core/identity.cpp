@@ -202,21 +202,16 @@ std::string IdentityRules::refusal(std::string_view type, std::string_view value
 // ---- union-find -----------------------------------------------------------------------------
 
 UnionFind::UnionFind(size_t n) : parent_(n), size_(n, 1) {
-    for (size_t i = 0; i < n; ++i) parent_[i] = i;
+    for (size_t i = 0; i < n; ++i) parent_[i] = static_cast<std::uint32_t>(i);
 }
 
 size_t UnionFind::add() {
-    parent_.push_back(parent_.size());
+    if (parent_.size() >= UINT32_MAX)
+        throw Error(ErrorKind::InvalidParameter, "too many nodes for one graph", "The limit is 4294967295.",
+                    "Split the graph, for example by workspace.");
+    parent_.push_back(static_cast<std::uint32_t>(parent_.size()));
     size_.push_back(1);
     return parent_.size() - 1;
-}
-
-size_t UnionFind::find(size_t x) {
-    while (parent_[x] != x) {
-        parent_[x] = parent_[parent_[x]];  // path halving
-        x = parent_[x];
-    }
-    return x;
 }
 
 size_t UnionFind::unite(size_t a, size_t b) {
@@ -224,7 +219,7 @@ size_t UnionFind::unite(size_t a, size_t b) {
     b = find(b);
     if (a == b) return a;
     if (size_[a] < size_[b]) std::swap(a, b);
-    parent_[b] = a;
+    parent_[b] = static_cast<std::uint32_t>(a);
     size_[a] += size_[b];
     return a;
 }

@@ -77,20 +77,28 @@ private:
 
 // ---- union-find -----------------------------------------------------------------------------
 
-// Plain union-find over 0..n-1 with path halving and union by size.
+// Plain union-find over 0..n-1 with path halving and union by size; 32-bit indexes, so that a
+// graph of millions of nodes stays small and cache-friendly.
 class UnionFind {
 public:
     explicit UnionFind(size_t n = 0);
     size_t add();  // a new singleton; returns its index
-    size_t find(size_t x);
+    size_t find(size_t x) {
+        std::uint32_t i = static_cast<std::uint32_t>(x);
+        while (parent_[i] != i) {
+            parent_[i] = parent_[parent_[i]];  // path halving
+            i = parent_[i];
+        }
+        return i;
+    }
     // Joins the sets of a and b; returns the new root (or the common one).
     size_t unite(size_t a, size_t b);
     size_t size_of(size_t x) { return size_[find(x)]; }
     size_t count() const { return parent_.size(); }
 
 private:
-    std::vector<size_t> parent_;
-    std::vector<size_t> size_;
+    std::vector<std::uint32_t> parent_;
+    std::vector<std::uint32_t> size_;
 };
 
 // Interns strings as dense ids 0..n-1: one byte arena and an open-addressing table, so millions
