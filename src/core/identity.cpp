@@ -277,7 +277,7 @@ void StringInterner::grow() {
 }
 
 std::uint32_t StringInterner::intern(std::string_view s) {
-    if ((size() + 1) * 2 > slots_.size()) grow();  // load factor at most 1/2
+    if ((size() + 1) * 4 > slots_.size() * 3) grow();  // load factor at most 3/4: a smaller table misses the cache less
     std::uint32_t h = hash_bytes(s);
     size_t mask = slots_.size() - 1;
     size_t i = h & mask;

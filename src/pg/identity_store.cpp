@@ -266,7 +266,8 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
                             errhint("This is a bug; please report it.")));
         for (int i = 0; i < nn; ++i) {
             bool isnull;
-            w->root_profile[w->new_roots[i]] = DatumGetInt64(spi_value(i, 1, &isnull));
+            int64 id = DatumGetInt64(spi_value(i, 1, &isnull));
+            guarded([&] { w->root_profile.at(w->new_roots[i]) = id; });  // the key exists: set above
         }
     }
 
@@ -430,9 +431,8 @@ struct SplitWork {
     std::vector<Identifier> ids;  // the profile's identifiers, oldest first
     std::map<Identifier, size_t> index;
     UnionFind uf;
-    std::vector<size_t> keeper_root;
+    std::vector<std::vector<size_t>> ordered;     // the parts: the keeper first, then the moved ones
     std::map<size_t, std::vector<size_t>> parts;  // root -> members
-    std::vector<size_t> moved_roots;              // parts that get a new profile
 };
 
 }  // namespace
@@ -479,21 +479,21 @@ ProfilePart* split_profile(int32 workspace, int64 profile_id, const Identifier& 
         size_t keeper = 0;
         bool found = false;
         for (const auto& [root, members] : w->parts) {
-            if (!found || members.size() > w->parts[keeper].size() ||
-                (members.size() == w->parts[keeper].size() && members.front() < w->parts[keeper].front())) {
+            if (!found || members.size() > w->parts.at(keeper).size() ||
+                (members.size() == w->parts.at(keeper).size() && members.front() < w->parts.at(keeper).front())) {
                 keeper = root;
                 found = true;
             }
         }
+        if (found) w->ordered.push_back(w->parts.at(keeper));
         for (const auto& [root, members] : w->parts)
-            if (root != keeper) w->moved_roots.push_back(root);
-        w->keeper_root.push_back(keeper);
+            if (root != keeper) w->ordered.push_back(members);
     });
-    int nm = static_cast<int>(w->moved_roots.size());
+    int nm = w->ordered.empty() ? 0 : static_cast<int>(w->ordered.size()) - 1;
     *nparts = static_cast<int>(w->parts.size());
     auto* result = static_cast<ProfilePart*>(palloc(sizeof(ProfilePart) * (*nparts > 0 ? *nparts : 1)));
     if (*nparts == 0) return result;
-    result[0] = {profile_id, static_cast<int>(w->parts[w->keeper_root[0]].size())};
+    result[0] = {profile_id, static_cast<int>(w->ordered[0].size())};
     if (nm == 0) return result;
 
     Oid new_types[] = {INT4OID, INT4OID};
@@ -511,7 +511,7 @@ ProfilePart* split_profile(int32 workspace, int64 profile_id, const Identifier& 
     Datum *ts = datums(total), *vs = datums(total), *ps = datums(total);
     int k = 0;
     for (int i = 0; i < nm; ++i) {
-        const std::vector<size_t>& members = w->parts[w->moved_roots[i]];
+        const std::vector<size_t>& members = w->ordered[i + 1];
         result[i + 1] = {new_ids[i], static_cast<int>(members.size())};
         for (size_t m : members) {
             ts[k] = text_datum(w->ids[m].type);
