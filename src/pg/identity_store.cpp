@@ -143,7 +143,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
             "SELECT u.ord::int FROM unnest($2, $3, $4, $5) WITH ORDINALITY AS u(at, av, bt, bv, ord)"
             " CROSS JOIN LATERAL (SELECT 1 FROM cdp.identity_edges e WHERE e.workspace_id = $1 AND e.a_type = u.at"
             "  AND e.a_value = u.av AND e.b_type = u.bt AND e.b_value = u.bv"
-            "  AND NOT e.merged AND e.reason IN ('unlinked', 'blocked')) e",
+            "  AND NOT e.merged AND e.reason IN ('unlinked', 'blocked') OFFSET 0) e",  // probes, as above
             5, argtypes, args);
         for (uint64 r = 0; r < SPI_processed; ++r) {
             bool isnull;
@@ -163,8 +163,10 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
         Datum args[] = {Int32GetDatum(workspace), text_array(types, n), text_array(values, n)};
         run(&load_plan,
             "SELECT u.ord::int, i.profile_id FROM unnest($2, $3) WITH ORDINALITY AS u(t, v, ord)"
+            // OFFSET 0 keeps the subquery from being flattened into a join: one probe of the
+            // primary key per identifier, whatever the table held when the plan was made.
             " CROSS JOIN LATERAL (SELECT profile_id FROM cdp.identifiers i"
-            "  WHERE i.workspace_id = $1 AND i.id_type = u.t AND i.id_value = u.v) i",
+            "  WHERE i.workspace_id = $1 AND i.id_type = u.t AND i.id_value = u.v OFFSET 0) i",
             3, argtypes, args);
         for (uint64 r = 0; r < SPI_processed; ++r) {
             bool n1, n2;
@@ -437,10 +439,27 @@ struct SplitWork {
 
 }  // namespace
 
+void select_profile_edges(int32 workspace, int64 profile_id) {
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID, INT8OID};
+    Datum args[] = {Int32GetDatum(workspace), Int64GetDatum(profile_id)};
+    // From the profile's identifiers (its index) to their edges (the primary key leads with the
+    // a end, which every edge inside the profile has there), the b end checked by a probe.
+    run(&plan,
+        "SELECT e.a_type, e.a_value, e.b_type, e.b_value, e.source, e.event_id, e.first_seen"
+        " FROM cdp.identifiers ia CROSS JOIN LATERAL ("
+        "  SELECT * FROM cdp.identity_edges e WHERE e.workspace_id = $1 AND e.a_type = ia.id_type"
+        "   AND e.a_value = ia.id_value AND e.merged OFFSET 0) e"
+        " WHERE ia.workspace_id = $1 AND ia.profile_id = $2"
+        "  AND (SELECT ib.profile_id FROM cdp.identifiers ib WHERE ib.workspace_id = $1 AND ib.id_type = e.b_type"
+        "       AND ib.id_value = e.b_value) = $2"
+        " ORDER BY e.first_seen, e.a_type, e.a_value, e.b_type, e.b_value",
+        2, types, args);
+}
+
 ProfilePart* split_profile(int32 workspace, int64 profile_id, const Identifier& a, const Identifier& b,
                            const char* cause, int* nparts) {
-    static SPIPlanPtr ids_plan = nullptr, edges_plan = nullptr, new_plan = nullptr, move_plan = nullptr,
-                      log_plan = nullptr;
+    static SPIPlanPtr ids_plan = nullptr, new_plan = nullptr, move_plan = nullptr, log_plan = nullptr;
     SplitWork* w = make_context_owned<SplitWork>(CurrentMemoryContext)->object;
     Oid types[] = {INT4OID, INT8OID};
     Datum args[] = {Int32GetDatum(workspace), Int64GetDatum(profile_id)};
@@ -457,12 +476,7 @@ ProfilePart* split_profile(int32 workspace, int64 profile_id, const Identifier& 
             w->uf.add();
         });
     }
-    run(&edges_plan,
-        "SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM cdp.identity_edges e"
-        " JOIN cdp.identifiers ia ON ia.workspace_id = e.workspace_id AND ia.id_type = e.a_type AND ia.id_value = e.a_value"
-        " JOIN cdp.identifiers ib ON ib.workspace_id = e.workspace_id AND ib.id_type = e.b_type AND ib.id_value = e.b_value"
-        " WHERE e.workspace_id = $1 AND e.merged AND ia.profile_id = $2 AND ib.profile_id = $2",
-        2, types, args);
+    select_profile_edges(workspace, profile_id);
     for (uint64 r = 0; r < SPI_processed; ++r) {
         bool n1, n2, n3, n4;
         Datum at = spi_value(r, 1, &n1), av = spi_value(r, 2, &n2), bt = spi_value(r, 3, &n3),

@@ -207,7 +207,7 @@ Datum cdp_explain_identity(PG_FUNCTION_ARGS) {
         return (Datum)0;
     }
     IdentityRules* rules = load_identity_rules(workspace, CurrentMemoryContext);
-    static SPIPlanPtr ids_plan = nullptr, edges_plan = nullptr;
+    static SPIPlanPtr ids_plan = nullptr;
     struct Explain {
         std::vector<Identifier> ids;
         std::map<Identifier, size_t> index;
@@ -230,16 +230,7 @@ Datum cdp_explain_identity(PG_FUNCTION_ARGS) {
             w->index[w->ids.back()] = w->ids.size() - 1;
         });
     }
-    spi_run_cached(&edges_plan,
-                   "SELECT e.a_type, e.a_value, e.b_type, e.b_value, e.source, e.event_id, e.first_seen"
-                   " FROM cdp.identity_edges e"
-                   " JOIN cdp.identifiers ia ON ia.workspace_id = e.workspace_id AND ia.id_type = e.a_type"
-                   "  AND ia.id_value = e.a_value"
-                   " JOIN cdp.identifiers ib ON ib.workspace_id = e.workspace_id AND ib.id_type = e.b_type"
-                   "  AND ib.id_value = e.b_value"
-                   " WHERE e.workspace_id = $1 AND e.merged AND ia.profile_id = $2 AND ib.profile_id = $2"
-                   " ORDER BY e.first_seen, e.a_type, e.a_value, e.b_type, e.b_value",
-                   2, types, args, nullptr, true);
+    select_profile_edges(workspace, profile);
     SPITupleTable* edge_rows = SPI_tuptable;
     uint64 nedges = SPI_processed;
     for (uint64 r = 0; r < nedges; ++r) {

@@ -21,6 +21,10 @@ IdentityRules* load_identity_rules(int32 workspace, MemoryContext owner);
 // Links the identifiers of the events into profiles and sets each event's profile_id.
 void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRules& rules);
 
+// Selects the merged edges inside a profile into SPI_tuptable: a_type, a_value, b_type, b_value,
+// source, event_id, first_seen, oldest first.
+void select_profile_edges(int32 workspace, int64 profile_id);
+
 // One part of a profile after a split: its profile id and how many identifiers it holds.
 struct ProfilePart {
     int64 profile_id;
