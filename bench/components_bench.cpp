@@ -30,10 +30,17 @@ int main(int argc, char** argv) {
         auto start = std::chrono::steady_clock::now();
         cdp::StringInterner names;
         cdp::UnionFind uf;
-        for (const auto& [a, b] : edges) {
-            std::uint32_t x = names.intern(a), y = names.intern(b);
+        std::vector<std::string_view> batch;
+        std::vector<std::uint32_t> ids(2 * cdp::StringInterner::kBatch);
+        for (size_t e = 0; e < edges.size(); e += cdp::StringInterner::kBatch) {
+            batch.clear();
+            for (size_t k = e; k < std::min(edges.size(), e + cdp::StringInterner::kBatch); ++k) {
+                batch.push_back(edges[k].first);
+                batch.push_back(edges[k].second);
+            }
+            names.intern_many(batch.data(), batch.size(), ids.data());
             while (uf.count() < names.size()) uf.add();
-            uf.unite(x, y);
+            for (size_t k = 0; k < batch.size(); k += 2) uf.unite(ids[k], ids[k + 1]);
         }
         std::vector<std::uint32_t> label(names.size(), UINT32_MAX);
         components = 0;

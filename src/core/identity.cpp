@@ -268,17 +268,42 @@ const char* StringInterner::store(std::string_view s) {
 void StringInterner::grow() {
     size_t capacity = slots_.empty() ? 4096 : slots_.size() * 2;
     slots_.assign(capacity, Slot{kEmptySlot, 0});
+    refs_.reserve(capacity * 3 / 4);
     size_t mask = capacity - 1;
-    for (std::uint32_t id = 0; id < refs_.size(); ++id) {
-        size_t i = refs_[id].hash & mask;
-        while (slots_[i].id != kEmptySlot) i = (i + 1) & mask;
-        slots_[i] = Slot{id, refs_[id].hash};
+    // Reinserted a batch at a time, the target slots asked for first (see intern_many).
+    for (std::uint32_t start = 0; start < refs_.size(); start += kBatch) {
+        std::uint32_t end = static_cast<std::uint32_t>(std::min<size_t>(refs_.size(), start + kBatch));
+        for (std::uint32_t id = start; id < end; ++id) __builtin_prefetch(&slots_[refs_[id].hash & mask], 1);
+        for (std::uint32_t id = start; id < end; ++id) {
+            size_t i = refs_[id].hash & mask;
+            while (slots_[i].id != kEmptySlot) i = (i + 1) & mask;
+            slots_[i] = Slot{id, refs_[id].hash};
+        }
     }
 }
 
 std::uint32_t StringInterner::intern(std::string_view s) {
     if ((size() + 1) * 4 > slots_.size() * 3) grow();  // load factor at most 3/4: a smaller table misses the cache less
-    std::uint32_t h = hash_bytes(s);
+    return intern_hashed(s, hash_bytes(s));
+}
+
+void StringInterner::intern_many(const std::string_view* in, size_t n, std::uint32_t* out) {
+    while ((size() + n) * 4 > slots_.size() * 3) grow();  // no growth inside the batch
+    // Hash everything and ask for the slots first: the table's cache misses then overlap
+    // instead of coming one after the other.
+    std::uint32_t hashes[kBatch];
+    size_t mask = slots_.size() - 1;
+    for (size_t start = 0; start < n; start += kBatch) {
+        size_t m = std::min(kBatch, n - start);
+        for (size_t k = 0; k < m; ++k) {
+            hashes[k] = hash_bytes(in[start + k]);
+            __builtin_prefetch(&slots_[hashes[k] & mask]);
+        }
+        for (size_t k = 0; k < m; ++k) out[start + k] = intern_hashed(in[start + k], hashes[k]);
+    }
+}
+
+std::uint32_t StringInterner::intern_hashed(std::string_view s, std::uint32_t h) {
     size_t mask = slots_.size() - 1;
     size_t i = h & mask;
     for (;; i = (i + 1) & mask) {

@@ -94,24 +94,37 @@ struct Components {
     UnionFind uf;
     std::unique_ptr<IdentityRules> rules;
     std::vector<bool> blocked;
-    // The last node of each column: edge lists often come grouped by one end (a table scanned in
-    // key order, a star of edges per user), and then the lookup is a comparison.
-    std::uint32_t last[2] = {UINT32_MAX, UINT32_MAX};
+    // Edges not yet added: their ends' bytes back to back, added a batch at a time so that the
+    // interner's lookups overlap (StringInterner::intern_many).
+    std::string pending;
+    std::vector<size_t> ends;  // offsets into pending, two per edge, and the end
+    std::vector<std::string_view> views;
+    std::vector<std::uint32_t> ids;
 
-    size_t node_of_column(int column, std::string_view name) {
-        std::uint32_t& l = last[column];
-        if (l != UINT32_MAX && names.name(l) == name) return l;
-        l = static_cast<std::uint32_t>(node(name));
-        return l;
+    void add_edge(std::string_view a, std::string_view b) {
+        ends.push_back(pending.size());
+        pending.append(a);
+        ends.push_back(pending.size());
+        pending.append(b);
+        if (ends.size() >= 2 * StringInterner::kBatch) flush();
     }
 
-    size_t node(std::string_view name) {
-        std::uint32_t id = names.intern(name);
-        if (id == uf.count()) {
+    void flush() {
+        size_t n = ends.size();
+        ends.push_back(pending.size());
+        views.resize(n);
+        for (size_t k = 0; k < n; ++k) views[k] = std::string_view(pending).substr(ends[k], ends[k + 1] - ends[k]);
+        ids.resize(n);
+        names.intern_many(views.data(), n, ids.data());
+        while (uf.count() < names.size()) {
+            std::string_view name = names.name(static_cast<std::uint32_t>(uf.count()));
             uf.add();
             blocked.push_back(rules && !rules->refusal("", name).empty());
         }
-        return id;
+        for (size_t k = 0; k + 1 < n; k += 2)
+            if (!blocked[ids[k]] && !blocked[ids[k + 1]]) uf.unite(ids[k], ids[k + 1]);
+        pending.clear();
+        ends.clear();
     }
 };
 
@@ -160,11 +173,7 @@ bool receive_edge(TupleTableSlot* slot, DestReceiver* self) {
         }
     }
     Components* c = r->components;
-    guarded([&] {
-        size_t a = c->node_of_column(0, ends[0]);
-        size_t b = c->node_of_column(1, ends[1]);
-        if (!c->blocked[a] && !c->blocked[b]) c->uf.unite(a, b);
-    });
+    guarded([&] { c->add_edge(ends[0], ends[1]); });
     MemoryContextSwitchTo(old);
     MemoryContextReset(r->row_context);
     return true;
@@ -365,6 +374,7 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
         ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR), errmsg("cannot run the edges query"),
                         errdetail("SPI_execute_extended failed with %s.", SPI_result_code_string(rc)),
                         errhint("Pass a SELECT that yields two columns, the identifiers at each end of an edge.")));
+    guarded([&] { c->flush(); });
     if (!receiver.started)
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("the edges query returned no rows at all"),
                         errdetail("It is not a query that returns rows (perhaps a utility statement)."),

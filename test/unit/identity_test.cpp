@@ -221,3 +221,16 @@ TEST(StringInterner, DenseIdsAndExactBytes) {
     for (const auto& [w, id] : first) ASSERT_EQ(in.name(id), w);
     EXPECT_EQ(in.name(0), "alpha");
 }
+
+TEST(StringInterner, ManyAtOnceAgreesWithOneByOne) {
+    std::vector<std::string> words;
+    for (int i = 0; i < 20000; ++i) words.push_back("w" + std::to_string(i % 7001) + (i % 3 ? "-x" : ""));
+    std::vector<std::string_view> views(words.begin(), words.end());
+    StringInterner one, many;
+    std::vector<std::uint32_t> expected, got(views.size());
+    for (std::string_view v : views) expected.push_back(one.intern(v));
+    for (size_t start = 0; start < views.size(); start += 1000)  // batches larger and smaller than kBatch
+        many.intern_many(views.data() + start, std::min<size_t>(1000, views.size() - start), got.data() + start);
+    EXPECT_EQ(got, expected);
+    EXPECT_EQ(many.size(), one.size());
+}
