@@ -13,6 +13,7 @@ set -euo pipefail
 DB=$1
 PEOPLE=${2:-250000}
 GRAPH_PEOPLE=${3:-2200000}
+PHASES=${CDP_BENCH_IDENTITY_PHASES:-1 2}   # which of the two parts below to run
 
 q() { psql "$DB" -qtAX -v ON_ERROR_STOP=1 "$@"; }
 
@@ -42,6 +43,7 @@ SQL
 ratio() { python3 -c "print(f'{$1 / $2:.1f}')"; }
 
 # ---- 1. components from scratch against the baselines ---------------------------------------
+if [[ " $PHASES " == *" 1 "* ]]; then
 q -c "CREATE EXTENSION IF NOT EXISTS pgrouting CASCADE" -c "DROP TABLE IF EXISTS bench_labels, bench_ids, bench_int_edges" >/dev/null
 make_edges bench_edges "$PEOPLE"
 EDGES=$(q -c "SELECT count(*) FROM bench_edges")
@@ -72,8 +74,10 @@ q -c "DROP TABLE bench_labels, bench_ids, bench_int_edges" >/dev/null
 
 echo "identity-components  ours=${ours}s  baseline=${labels}s (SQL label propagation)  ratio=$(ratio "$labels" "$ours")  [$EDGES edges, $NODES nodes; components: ours $components, label propagation $label_components]"
 echo "identity-components  ours=${ours}s  baseline=${pgr}s (pgr_connectedComponents on int ids; mapping strings to ints took ${map}s more)  ratio=$(ratio "$pgr" "$ours")  [components: pgRouting $pgr_components]"
+fi
 
 # ---- 2. a large stored graph: memory, incremental cost against a rebuild --------------------
+if [[ " $PHASES " == *" 2 "* ]]; then
 make_edges bench_graph "$GRAPH_PEOPLE"
 GRAPH_EDGES=$(q -c "SELECT count(*) FROM bench_graph")
 # Peak private memory of the backend (VmHWM less the shared memory it touched).
@@ -87,7 +91,8 @@ echo "identity-components-memory  ours peak ${mem} MB private memory of the back
 
 # The stored identity graph, built from the same edges.
 q <<'SQL' >/dev/null
-TRUNCATE cdp.identifiers, cdp.identity_edges, cdp.identity_changes, cdp.profiles;
+TRUNCATE cdp.identifiers, cdp.identity_edges, cdp.identity_changes, cdp.profiles,
+         cdp.events, cdp.rejected_events, cdp_internal.message_ids, cdp_internal.session_state;
 -- people here hold up to six anonymous ids; let new ones join
 INSERT INTO cdp.identity_rules (workspace_id, id_type, priority, max_per_profile) VALUES (1, 'anonymous_id', 5, 50)
   ON CONFLICT (workspace_id, id_type) DO UPDATE SET max_per_profile = 50;
@@ -129,3 +134,4 @@ incremental=$(python3 -c "print(f'{max($with - $without, 0):.3f}')")
 rebuild=$(timed "CREATE TEMP TABLE rebuilt AS SELECT * FROM cdp.connected_components('SELECT a_value, b_value FROM cdp.identity_edges WHERE merged');")
 echo "identity-incremental  ours=${incremental}s (stitching 10k new edges in ingest: ${with}s with, ${without}s without)  baseline=${rebuild}s (rebuild: components of the $STORED stored edges, written out)  ratio=$(python3 -c "print(f'{100 * $incremental / $rebuild:.2f}%')") of a rebuild"
 q -c "DROP TABLE bench_graph" >/dev/null
+fi

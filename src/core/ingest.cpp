@@ -436,12 +436,17 @@ void IngestBatch::parse(std::string_view payload, const IngestOptions& options) 
         parse_item(item, i, raw, batch_context, batch_integrations, options, deep_check);
     }
 
-    // Exact dedup inside the payload: the first occurrence of a messageId wins.
-    std::unordered_set<std::string> seen;
-    seen.reserve(events.size());
+    // Exact dedup inside the payload, by the dedup key (as against the table): the first
+    // occurrence of a messageId wins. Sorting keys with positions needs no allocation per event.
+    std::vector<std::pair<Hash128, size_t>> keys(events.size());
+    for (size_t i = 0; i < events.size(); ++i) keys[i] = {events[i].message_hash, i};
+    std::sort(keys.begin(), keys.end());
+    std::vector<bool> repeated(events.size(), false);
+    for (size_t k = 1; k < keys.size(); ++k)
+        if (keys[k].first == keys[k - 1].first) repeated[keys[k].second] = true;
     size_t out = 0;
     for (size_t i = 0; i < events.size(); ++i) {
-        if (!seen.insert(events[i].message_id).second) {
+        if (repeated[i]) {
             ++duplicates_in_payload;
             continue;
         }
@@ -497,7 +502,16 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
         return;
     }
 
-    Event e;
+    // Built in place at the end of `events` (reserved up front): no copy of a large struct per
+    // event. A rejection below takes it off again.
+    struct InPlace {
+        std::vector<Event>& events;
+        bool keep = false;
+        ~InPlace() {
+            if (!keep) events.pop_back();
+        }
+    } in_place{events};
+    Event& e = events.emplace_back();
     e.item_index = index;
     e.raw = raw;
 
@@ -684,7 +698,7 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
         }
     }
     e.locale = std::string(string_member(e.context, "locale"));
-    events.push_back(std::move(e));
+    in_place.keep = true;
 }
 
 }  // namespace cdp

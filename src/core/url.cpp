@@ -109,13 +109,25 @@ std::vector<std::string> split_domain_list(std::string_view list) {
     return out;
 }
 
+namespace {
+// s in lowercase: s itself when it has no capitals, else a lowercased copy kept in storage.
+std::string_view lower_view(std::string_view s, std::string& storage) {
+    for (char c : s) {
+        if (c >= 'A' && c <= 'Z') {
+            storage = lowercase(s);
+            return storage;
+        }
+    }
+    return s;
+}
+}  // namespace
+
 std::string referrer_medium(std::string_view referrer_host, std::string_view page_host,
                             const std::vector<std::string>& internal_domains) {
     if (referrer_host.empty()) return {};
-    std::string host_lc = lowercase(referrer_host);
-    std::string_view host = strip_www(host_lc);
-    std::string page_lc = lowercase(page_host);
-    std::string_view page = strip_www(page_lc);
+    std::string host_lc, page_lc;  // used only when the hosts hold capitals (callers mostly pass lowercase)
+    std::string_view host = strip_www(lower_view(referrer_host, host_lc));
+    std::string_view page = strip_www(lower_view(page_host, page_lc));
     if (!page.empty() && (ends_with_domain(host, page) || ends_with_domain(page, host))) return "internal";
     for (const std::string& d : internal_domains)
         if (ends_with_domain(host, strip_www(d))) return "internal";

@@ -158,7 +158,8 @@ private:
         // Members in jsonb's key order; of duplicate keys the last one wins, as in jsonb_in.
         rapidjson::SizeType count = v.MemberCount();
         const Value::Member* first = count > 0 ? &*v.MemberBegin() : nullptr;
-        auto** members = static_cast<const Value::Member**>(palloc(sizeof(void*) * (count + 1)));
+        const Value::Member* small[32];  // most objects are small: no allocation for them
+        auto** members = count <= 32 ? small : static_cast<const Value::Member**>(palloc(sizeof(void*) * count));
         for (rapidjson::SizeType i = 0; i < count; ++i) members[i] = first + i;
         std::sort(members, members + count, [](const Value::Member* a, const Value::Member* b) {
             int c = compare_keys(a->name, b->name);
@@ -190,7 +191,7 @@ private:
             check_length(total);
             put_entry(entries + (i + pairs) * static_cast<int>(sizeof(JEntry)), stride(e, i + pairs, total));
         }
-        pfree(members);
+        if (members != small) pfree(members);
         check_length(buf_.len - base);
         entry = JENTRY_ISCONTAINER | (buf_.len - base);
     }
