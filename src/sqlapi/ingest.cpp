@@ -32,7 +32,6 @@ struct IngestWork {
     IngestBatch batch;
     IngestOptions options;
     std::unordered_map<std::string, SessionState> sessions;
-    std::unordered_map<std::string, ItemPointerData> stored_at;  // where loaded states are (locked by us)
     std::vector<std::string> actors;                  // distinct session actors, byte order
     std::vector<const std::string*> changed_actors;   // keys of sessions that moved on
     std::vector<Micros> months;                       // first instant of each month with events
@@ -183,9 +182,9 @@ void load_session_states(IngestWork* work, int32 workspace) {
                    // One probe of the primary key per actor, locked in the (byte) order of $2. A
                    // lateral subquery with FOR UPDATE is not flattened into a join, so the planner
                    // cannot trade the probes for a scan of the whole table.
-                   "SELECT s.actor, s.session_id, s.started_at, s.last_seen, s.campaign, s.row_id"
+                   "SELECT s.actor, s.session_id, s.started_at, s.last_seen, s.campaign"
                    " FROM unnest($2) AS a(actor) CROSS JOIN LATERAL ("
-                   "  SELECT s.*, s.ctid AS row_id FROM cdp_internal.session_state s"
+                   "  SELECT * FROM cdp_internal.session_state s"
                    "  WHERE s.workspace_id = $1 AND s.actor = a.actor FOR UPDATE) s",
                    2, types, args, nullptr, false);
     for (uint64 r = 0; r < SPI_processed; ++r) {
@@ -197,15 +196,12 @@ void load_session_states(IngestWork* work, int32 workspace) {
         TimestampTz started = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
         TimestampTz last = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
         text* campaign = DatumGetTextPP(SPI_getbinval(tup, desc, 5, &isnull));
-        ItemPointerData tid = *reinterpret_cast<ItemPointer>(DatumGetPointer(SPI_getbinval(tup, desc, 6, &isnull)));
         const char* actor_data = VARDATA_ANY(actor);
         size_t actor_len = VARSIZE_ANY_EXHDR(actor);
         const char* campaign_data = VARDATA_ANY(campaign);
         size_t campaign_len = VARSIZE_ANY_EXHDR(campaign);
         guarded([&] {
-            std::string key(actor_data, actor_len);
-            work->stored_at[key] = tid;
-            SessionState& s = work->sessions[key];
+            SessionState& s = work->sessions[std::string(actor_data, actor_len)];
             memcpy(s.session_id.data(), sid->data, UUID_LEN);
             s.started_at = to_unix(started);
             s.last_seen = to_unix(last);
@@ -214,63 +210,31 @@ void load_session_states(IngestWork* work, int32 workspace) {
     }
 }
 
-// Writes the states that moved on: rows loaded (and locked) by load_session_states are updated
-// where they are, by ctid, without a second probe of the key; new actors are inserted (with an
-// upsert, as a concurrent batch may have inserted the same actor meanwhile).
 void save_session_states(IngestWork* work, int32 workspace) {
-    static SPIPlanPtr update_plan = nullptr, insert_plan = nullptr;
+    static SPIPlanPtr plan = nullptr;
     int n = static_cast<int>(work->changed_actors.size());
     if (n == 0) return;
-    Datum *tids = datums(n), *actors = datums(n);
-    Datum *uids = datums(n), *ustarted = datums(n), *ulast = datums(n), *ucampaigns = datums(n);
-    Datum *iids = datums(n), *istarted = datums(n), *ilast = datums(n), *icampaigns = datums(n);
-    int nu = 0, ni = 0;
+    Datum *actors = datums(n), *ids = datums(n), *started = datums(n), *last = datums(n), *campaigns = datums(n);
     for (int i = 0; i < n; ++i) {
         const std::string& actor = *work->changed_actors[i];
         const SessionState& s = work->sessions.find(actor)->second;
-        auto at = work->stored_at.find(actor);
-        if (at != work->stored_at.end()) {
-            auto* tid = static_cast<ItemPointerData*>(palloc(sizeof(ItemPointerData)));
-            *tid = at->second;
-            tids[nu] = PointerGetDatum(tid);
-            uids[nu] = uuid_datum(s.session_id);
-            ustarted[nu] = TimestampTzGetDatum(to_postgres(s.started_at));
-            ulast[nu] = TimestampTzGetDatum(to_postgres(s.last_seen));
-            ucampaigns[nu] = text_datum(s.campaign);
-            ++nu;
-        } else {
-            actors[ni] = text_datum(actor);
-            iids[ni] = uuid_datum(s.session_id);
-            istarted[ni] = TimestampTzGetDatum(to_postgres(s.started_at));
-            ilast[ni] = TimestampTzGetDatum(to_postgres(s.last_seen));
-            icampaigns[ni] = text_datum(s.campaign);
-            ++ni;
-        }
+        actors[i] = text_datum(actor);
+        ids[i] = uuid_datum(s.session_id);
+        started[i] = TimestampTzGetDatum(to_postgres(s.started_at));
+        last[i] = TimestampTzGetDatum(to_postgres(s.last_seen));
+        campaigns[i] = text_datum(s.campaign);
     }
-    if (nu > 0) {
-        Oid types[] = {TIDARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
-        Datum args[] = {PointerGetDatum(construct_array(tids, nu, TIDOID, sizeof(ItemPointerData), false, TYPALIGN_SHORT)),
-                        uuid_array(uids, nu), timestamptz_array(ustarted, nu), timestamptz_array(ulast, nu),
-                        text_array(ucampaigns, nu)};
-        spi_run_cached(&update_plan,
-                       "UPDATE cdp_internal.session_state s SET session_id = u.sid, started_at = u.st,"
-                       " last_seen = u.ls, campaign = u.c"
-                       " FROM unnest($1, $2, $3, $4, $5) AS u(t, sid, st, ls, c) WHERE s.ctid = u.t",
-                       5, types, args, nullptr, false);
-    }
-    if (ni > 0) {
-        Oid types[] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
-        Datum args[] = {Int32GetDatum(workspace),      text_array(actors, ni),        uuid_array(iids, ni),
-                        timestamptz_array(istarted, ni), timestamptz_array(ilast, ni), text_array(icampaigns, ni)};
-        spi_run_cached(&insert_plan,
-                       "INSERT INTO cdp_internal.session_state AS s"
-                       " (workspace_id, actor, session_id, started_at, last_seen, campaign)"
-                       " SELECT $1, a, sid, st, ls, c FROM unnest($2, $3, $4, $5, $6) AS u(a, sid, st, ls, c)"
-                       " ORDER BY a COLLATE \"C\""  // the lock order of load_session_states
-                       " ON CONFLICT (workspace_id, actor) DO UPDATE SET session_id = excluded.session_id,"
-                       "  started_at = excluded.started_at, last_seen = excluded.last_seen, campaign = excluded.campaign",
-                       6, types, args, nullptr, false);
-    }
+    Oid types[] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+    Datum args[] = {Int32GetDatum(workspace),    text_array(actors, n),        uuid_array(ids, n),
+                    timestamptz_array(started, n), timestamptz_array(last, n), text_array(campaigns, n)};
+    spi_run_cached(&plan,
+                   "INSERT INTO cdp_internal.session_state AS s"
+                   " (workspace_id, actor, session_id, started_at, last_seen, campaign)"
+                   " SELECT $1, a, sid, st, ls, c FROM unnest($2, $3, $4, $5, $6) AS u(a, sid, st, ls, c)"
+                   " ORDER BY a COLLATE \"C\""  // the lock order of load_session_states
+                   " ON CONFLICT (workspace_id, actor) DO UPDATE SET session_id = excluded.session_id,"
+                   "  started_at = excluded.started_at, last_seen = excluded.last_seen, campaign = excluded.campaign",
+                   6, types, args, nullptr, false);
 }
 
 // ---- partitions and rows --------------------------------------------------------------------
