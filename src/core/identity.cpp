@@ -282,6 +282,11 @@ void StringInterner::grow() {
     }
 }
 
+void StringInterner::reserve(size_t n) {
+    while (n * 4 > slots_.size() * 3) grow();
+    refs_.reserve(n);
+}
+
 std::uint32_t StringInterner::intern(std::string_view s) {
     if ((size() + 1) * 4 > slots_.size() * 3) grow();  // load factor at most 3/4: a smaller table misses the cache less
     return intern_hashed(s, hash_bytes(s));

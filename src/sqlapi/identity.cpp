@@ -101,6 +101,13 @@ struct Components {
     std::vector<std::string_view> views;
     std::vector<std::uint32_t> ids;
 
+    // Room for about `edges` edges (their nodes: people have a handful of identifiers each).
+    void reserve(size_t edges) {
+        names.reserve(edges + edges / 4);
+        uf.reserve(edges + edges / 4);
+        blocked.reserve(edges + edges / 4);
+    }
+
     void add_edge(std::string_view a, std::string_view b) {
         ends.push_back(pending.size());
         pending.append(a);
@@ -365,14 +372,31 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
     receiver.pub.mydest = DestNone;
     receiver.components = c;
     receiver.row_context = AllocSetContextCreate(call_context, "cdp components row", ALLOCSET_SMALL_SIZES);
+    SPIPlanPtr plan = SPI_prepare(query, 0, nullptr);
+    if (plan == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR), errmsg("cannot prepare the edges query"),
+                        errdetail("SPI_prepare failed with %s.", SPI_result_code_string(SPI_result)),
+                        errhint("Pass a SELECT that yields two columns, the identifiers at each end of an edge.")));
+    // The planner's row estimate sizes the graph up front (growing it costs rehashing and copies).
+    double estimate = 0;
+    if (CachedPlan* cached = SPI_plan_get_cached_plan(plan)) {
+        ListCell* lc;
+        foreach (lc, cached->stmt_list) {
+            auto* stmt = static_cast<PlannedStmt*>(lfirst(lc));
+            if (IsA(stmt, PlannedStmt) && stmt->commandType == CMD_SELECT && stmt->planTree != nullptr)
+                estimate = stmt->planTree->plan_rows;
+        }
+        ReleaseCachedPlan(cached, nullptr);  // an unsaved plan: SPI took it without a resource owner
+    }
+    guarded([&] { c->reserve(static_cast<size_t>(std::min(estimate, 50e6))); });
     SPIExecuteOptions options;
     memset(&options, 0, sizeof options);
     options.read_only = true;
     options.dest = &receiver.pub;
-    int rc = SPI_execute_extended(query, &options);
+    int rc = SPI_execute_plan_extended(plan, &options);
     if (rc < 0)
         ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR), errmsg("cannot run the edges query"),
-                        errdetail("SPI_execute_extended failed with %s.", SPI_result_code_string(rc)),
+                        errdetail("SPI_execute_plan_extended failed with %s.", SPI_result_code_string(rc)),
                         errhint("Pass a SELECT that yields two columns, the identifiers at each end of an edge.")));
     guarded([&] { c->flush(); });
     if (!receiver.started)
@@ -382,27 +406,32 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
     spi_finish();
     // The component of a node: the smallest node name in it.
     std::vector<std::uint32_t>* label = make_context_owned<std::vector<std::uint32_t>>(call_context)->object;
-    size_t count = 0;
+    size_t count = 0, longest = 0;
     guarded([&] {
         count = c->names.size();
         label->assign(count, UINT32_MAX);
         for (size_t i = 0; i < count; ++i) {
             if ((i & 0xFFFF) == 0) check_for_cancel();
+            std::string_view name = c->names.name(static_cast<std::uint32_t>(i));
+            longest = std::max(longest, name.size());
             std::uint32_t& best = (*label)[c->uf.find(i)];
-            if (best == UINT32_MAX || c->names.name(static_cast<std::uint32_t>(i)) < c->names.name(best))
-                best = static_cast<std::uint32_t>(i);
+            if (best == UINT32_MAX || name < c->names.name(best)) best = static_cast<std::uint32_t>(i);
         }
     });
+    // Two text values rewritten for every row (the tuplestore copies them).
+    auto* node_text = static_cast<text*>(palloc(VARHDRSZ + longest));
+    auto* comp_text = static_cast<text*>(palloc(VARHDRSZ + longest));
+    Datum values[2] = {PointerGetDatum(node_text), PointerGetDatum(comp_text)};
+    bool nulls[2] = {false, false};
     for (size_t i = 0; i < count; ++i) {
         if ((i & 0xFFFF) == 0) CHECK_FOR_INTERRUPTS();
         std::string_view node = c->names.name(static_cast<std::uint32_t>(i));
         std::string_view comp = c->names.name((*label)[c->uf.find(i)]);
-        Datum values[2] = {PointerGetDatum(cstring_to_text_with_len(node.data(), static_cast<int>(node.size()))),
-                           PointerGetDatum(cstring_to_text_with_len(comp.data(), static_cast<int>(comp.size())))};
-        bool nulls[2] = {false, false};
+        SET_VARSIZE(node_text, VARHDRSZ + node.size());
+        memcpy(VARDATA(node_text), node.data(), node.size());
+        SET_VARSIZE(comp_text, VARHDRSZ + comp.size());
+        memcpy(VARDATA(comp_text), comp.data(), comp.size());
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-        pfree(DatumGetPointer(values[0]));
-        pfree(DatumGetPointer(values[1]));
     }
     return (Datum)0;
 }

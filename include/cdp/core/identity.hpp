@@ -95,6 +95,10 @@ public:
     size_t unite(size_t a, size_t b);
     size_t size_of(size_t x) { return size_[find(x)]; }
     size_t count() const { return parent_.size(); }
+    void reserve(size_t n) {
+        parent_.reserve(n);
+        size_.reserve(n);
+    }
 
 private:
     std::vector<std::uint32_t> parent_;
@@ -113,6 +117,8 @@ public:
     // The bytes of an id (stable for the interner's lifetime).
     std::string_view name(std::uint32_t id) const { return {refs_[id].data, refs_[id].size}; }
     size_t size() const { return refs_.size(); }
+    // Room for n strings without growing.
+    void reserve(size_t n);
 
 private:
     struct Ref {
