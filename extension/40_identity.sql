@@ -21,9 +21,11 @@ CREATE TABLE cdp.identifiers (
     profile_id bigint,                    -- NULL once the value is blocked: it identifies nobody
     first_seen timestamptz NOT NULL,
     event_id text,                        -- the event that brought it first
-    PRIMARY KEY (workspace_id, id_type, id_value)
+    -- Ingest looks identifiers up by value and counts a profile's identifiers by type: both
+    -- indexes carry what those lookups read, so they are index-only scans.
+    PRIMARY KEY (workspace_id, id_type, id_value) INCLUDE (profile_id)
 );
-CREATE INDEX identifiers_profile_idx ON cdp.identifiers (workspace_id, profile_id);
+CREATE INDEX identifiers_profile_idx ON cdp.identifiers (workspace_id, profile_id) INCLUDE (id_type);
 COMMENT ON TABLE cdp.identifiers IS 'Every identifier seen, normalised, with the profile it belongs to now';
 SELECT pg_catalog.pg_extension_config_dump('cdp.identifiers', '');
 
@@ -44,6 +46,9 @@ CREATE TABLE cdp.identity_edges (
     PRIMARY KEY (workspace_id, a_type, a_value, b_type, b_value)
 );
 CREATE INDEX identity_edges_b_idx ON cdp.identity_edges (workspace_id, b_type, b_value);
+-- The edges a person cut: few, and probed by every batch that links identifiers.
+CREATE INDEX identity_edges_cut_idx ON cdp.identity_edges (workspace_id, a_type, a_value, b_type, b_value)
+    WHERE NOT merged AND reason IN ('unlinked', 'blocked');
 COMMENT ON TABLE cdp.identity_edges IS 'Pairs of identifiers seen together; merged or refused with a reason';
 SELECT pg_catalog.pg_extension_config_dump('cdp.identity_edges', '');
 
