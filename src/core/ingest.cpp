@@ -340,12 +340,13 @@ void IngestBatch::reject(size_t index, const char* why, std::string detail, std:
     r.item_index = index;
     r.reason = why;
     r.detail = std::move(detail);
-    r.raw = storable_copy(raw);
+    r.raw = ip_policy_ == IpPolicy::Full ? storable_copy(raw) : storable_copy(scrub_ip_members(raw, ip_policy_));
     r.message_id = storable_text(message_id) ? std::move(message_id) : std::string();
     rejections.push_back(std::move(r));
 }
 
 void IngestBatch::parse(std::string_view payload, const IngestOptions& options) {
+    ip_policy_ = options.ip_policy;
     const IngestLimits& limits = options.limits;
     if (payload.size() > limits.max_batch_bytes) {
         reject(0, reason::kSizeViolation,

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace cdp {
@@ -48,6 +49,35 @@ std::string apply_ip_policy(std::string_view address, IpPolicy policy) {
         return inet_ntop(AF_INET6, bytes, out, sizeof out) ? std::string(out) : std::string{};
     }
     return {};
+}
+
+std::string scrub_ip_members(std::string_view json, IpPolicy policy) {
+    if (policy == IpPolicy::Full || json.find("\"ip\"") == std::string_view::npos) return std::string(json);
+    auto space = [&](size_t p) { return p < json.size() && (json[p] == ' ' || json[p] == '\t' || json[p] == '\n' || json[p] == '\r'); };
+    std::string out;
+    out.reserve(json.size());
+    size_t pos = 0;  // copied up to here
+    for (size_t key = json.find("\"ip\"", pos); key != std::string_view::npos; key = json.find("\"ip\"", pos)) {
+        size_t p = key + 4;
+        while (space(p)) ++p;
+        if (p < json.size() && json[p] == ':') {
+            ++p;
+            while (space(p)) ++p;
+        }
+        if (p >= json.size() || json[p] != '"' || json[p - 1] == '"') {
+            out.append(json.substr(pos, key + 4 - pos));  // not a member with a string value
+            pos = key + 4;
+            continue;
+        }
+        size_t start = p + 1, end = start;
+        while (end < json.size() && json[end] != '"') end += json[end] == '\\' ? 2 : 1;
+        end = std::min(end, json.size());
+        out.append(json.substr(pos, start - pos));
+        out.append(apply_ip_policy(json.substr(start, end - start), policy));
+        pos = end;
+    }
+    out.append(json.substr(pos));
+    return out;
 }
 
 }  // namespace cdp

@@ -101,3 +101,9 @@ CREATE TRIGGER noop BEFORE INSERT ON cdp.events FOR EACH ROW EXECUTE FUNCTION pg
 SELECT * FROM pg_temp.error_of($$SELECT cdp.ingest('{"type":"track","event":"Triggered","userId":"u1"}')$$) \gx
 DROP TRIGGER noop ON cdp.events;
 SELECT count(*) AS forbidden_or_triggered FROM cdp.events WHERE event IN ('Forbidden', 'Triggered');
+
+-- The raw text of a rejected event follows cdp.ip_policy too (truncate by default): it keeps
+-- no more of the address than an accepted event would, and replaying it stores the same.
+SELECT * FROM cdp.ingest('[{"type":"track","anonymousId":"r9","messageId":"ip-reject","context":{"ip":"198.51.100.23"}},
+                           {"type":"track", "context": {"ip": "2001:db8:abcd:12::1"}, "messageId": "ip-reject-2"}]');
+SELECT message_id, reason, raw FROM cdp.rejected_events WHERE message_id LIKE 'ip-reject%' ORDER BY message_id;

@@ -78,3 +78,15 @@ TEST(Text, StorableText) {
     EXPECT_FALSE(storable_text("\xC0\xAF"));      // overlong
     EXPECT_FALSE(storable_text("\xED\xA0\x80"));  // surrogate
 }
+
+TEST(IpPolicy, ScrubsIpMembersOfRawText) {
+    const std::string raw = R"({"type":"oops","context":{"ip" : "203.0.113.77","page":{"ip":"2001:db8:abcd:12::1"}},"ipx":"1.2.3.4","note":"ip"})";
+    EXPECT_EQ(scrub_ip_members(raw, IpPolicy::Full), raw);
+    EXPECT_EQ(scrub_ip_members(raw, IpPolicy::Truncate),
+              R"({"type":"oops","context":{"ip" : "203.0.113.0","page":{"ip":"2001:db8:abcd::"}},"ipx":"1.2.3.4","note":"ip"})");
+    EXPECT_EQ(scrub_ip_members(raw, IpPolicy::Drop),
+              R"({"type":"oops","context":{"ip" : "","page":{"ip":""}},"ipx":"1.2.3.4","note":"ip"})");
+    // Malformed text: what can be found is scrubbed, the rest kept as it was.
+    EXPECT_EQ(scrub_ip_members(R"({"context":{"ip":"10.1.2.3)", IpPolicy::Truncate), R"({"context":{"ip":"10.1.2.0)");
+    EXPECT_EQ(scrub_ip_members(R"({"ip":42,"x":"ip"})", IpPolicy::Drop), R"({"ip":42,"x":"ip"})");
+}

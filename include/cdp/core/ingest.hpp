@@ -54,6 +54,7 @@ public:
     size_t items = 0;  // how many items the payload held
 
 private:
+    IpPolicy ip_policy_ = IpPolicy::Full;  // of the payload being parsed (rejections follow it too)
     void parse_item(rapidjson::Value& item, size_t index, std::string_view raw, const rapidjson::Value* batch_context,
                     const rapidjson::Value* batch_integrations, const IngestOptions& options, bool deep_check);
     void reject(size_t index, const char* reason, std::string detail, std::string_view raw,

@@ -14,4 +14,9 @@ enum class IpPolicy { Full, Truncate, Drop };
 // Drop and for text that is not an IP address.
 std::string apply_ip_policy(std::string_view address, IpPolicy policy);
 
+// JSON text (perhaps malformed) with the string value of every "ip" member replaced by what the
+// policy keeps of it: the raw text of a rejected event must not keep what an accepted one
+// would not. Replaying the result gives the same stored address as replaying the original.
+std::string scrub_ip_members(std::string_view json, IpPolicy policy);
+
 }  // namespace cdp
