@@ -301,8 +301,13 @@ Datum cdp_unlink(PG_FUNCTION_ARGS) {
     lock_identity(workspace);
     static SPIPlanPtr cut_plan = nullptr;
     cut_edges(&cut_plan,
-              "UPDATE cdp.identity_edges SET merged = false, reason = 'unlinked'"
-              " WHERE workspace_id = $1 AND a_type = $2 AND a_value = $3 AND b_type = $4 AND b_value = $5",
+              // The edge is cut and the decision recorded (the split, if any, is recorded apart).
+              "WITH cut AS (UPDATE cdp.identity_edges SET merged = false, reason = 'unlinked'"
+              "  WHERE workspace_id = $1 AND a_type = $2 AND a_value = $3 AND b_type = $4 AND b_value = $5"
+              "  RETURNING 1)"
+              " INSERT INTO cdp.identity_changes (workspace_id, kind, profile_id, a_type, a_value, b_type, b_value, reason)"
+              " SELECT $1, 'unlink', (SELECT profile_id FROM cdp.identifiers WHERE workspace_id = $1 AND id_type = $2"
+              "  AND id_value = $3), $2, $3, $4, $5, 'unlinked by cdp.unlink' FROM cut",
               workspace, *a, *b);
     if (SPI_processed == 0)
         ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
