@@ -7,7 +7,8 @@
 #      pre-mapped to integers;
 #   2. at about 10M edges: the backend's peak memory for the components, and the cost of adding
 #      10k edges through ingest to the stored identity graph against a full rebuild of it
-#      (components of all stored edges, written out as the identifier -> component mapping).
+#      (components of all stored edges, written as the identifier -> component mapping with the
+#      index lookups need; the components alone are printed too).
 #   bench/identity.sh DB [PEOPLE [GRAPH_PEOPLE]]   (defaults 250000 and 2200000)
 set -euo pipefail
 DB=$1
@@ -131,7 +132,13 @@ median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 without=$(median "${runs_without[@]}")
 with=$(median "${runs_with[@]}")
 incremental=$(python3 -c "print(f'{max($with - $without, 0):.3f}')")
-rebuild=$(timed "CREATE TEMP TABLE rebuilt AS SELECT * FROM cdp.connected_components('SELECT a_value, b_value FROM cdp.identity_edges WHERE merged');")
-echo "identity-incremental  ours=${incremental}s (stitching 10k new edges in ingest: ${with}s with, ${without}s without)  baseline=${rebuild}s (rebuild: components of the $STORED stored edges, written out)  ratio=$(python3 -c "print(f'{100 * $incremental / $rebuild:.2f}%')") of a rebuild"
+# A full rebuild of the graph's state: components of every stored edge, written as the
+# identifier -> profile mapping with the index lookups need (what the stored graph serves).
+components_only=$(timed "SELECT count(*) FROM cdp.connected_components('SELECT a_value, b_value FROM cdp.identity_edges WHERE merged');")
+rebuild=$(timed "DROP TABLE IF EXISTS bench_rebuilt;
+CREATE TABLE bench_rebuilt AS SELECT * FROM cdp.connected_components('SELECT a_value, b_value FROM cdp.identity_edges WHERE merged');
+CREATE UNIQUE INDEX ON bench_rebuilt (node);")
+q -c "DROP TABLE bench_rebuilt" >/dev/null
+echo "identity-incremental  ours=${incremental}s (stitching 10k new edges in ingest: ${with}s with, ${without}s without)  baseline=${rebuild}s (full rebuild: components of the $STORED stored edges written as the identifier mapping with its index; components alone ${components_only}s)  ratio=$(python3 -c "print(f'{100 * $incremental / $rebuild:.2f}%')") of a rebuild"
 q -c "DROP TABLE bench_graph" >/dev/null
 fi
