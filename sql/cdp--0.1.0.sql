@@ -337,6 +337,7 @@ CREATE TABLE cdp.identity_rules (
     max_per_profile integer NOT NULL CHECK (max_per_profile > 0),
     include_pattern text,
     exclude_pattern text,
+    trait_key text,              -- a custom type: its values come from this key of the traits
     PRIMARY KEY (workspace_id, id_type)
 );
 COMMENT ON TABLE cdp.identity_rules IS 'Identifier types: priority, limit per profile, include/exclude patterns';

@@ -491,6 +491,14 @@ std::vector<Identifier> event_identifiers(const Event& e, const IdentityRules& r
     const rapidjson::Value* traits = e.type == EventType::Identify ? e.traits : object_at(e.context, "traits");
     add("email", string_at(traits, "email"));
     add("phone", string_at(traits, "phone"));
+    for (const TypeRule& custom : rules.types()) {
+        if (custom.trait_key.empty() || traits == nullptr || !traits->IsObject()) continue;
+        auto it = traits->FindMember(rapidjson::StringRef(custom.trait_key.data(), custom.trait_key.size()));
+        if (it == traits->MemberEnd()) continue;
+        if (it->value.IsString()) add(custom.type, {it->value.GetString(), it->value.GetStringLength()});
+        else if (it->value.IsInt64()) add(custom.type, std::to_string(it->value.GetInt64()));
+        else if (it->value.IsUint64()) add(custom.type, std::to_string(it->value.GetUint64()));
+    }
     if (e.context != nullptr && e.context->IsObject()) {
         auto ext = e.context->FindMember("externalIds");
         if (ext != e.context->MemberEnd() && ext->value.IsArray()) {

@@ -73,16 +73,16 @@ IdentityRules* load_identity_rules(int32 workspace, MemoryContext owner) {
     Oid types[] = {INT4OID};
     Datum args[] = {Int32GetDatum(workspace)};
     run(&rules_plan,
-        "SELECT id_type, priority, max_per_profile, coalesce(include_pattern, ''), coalesce(exclude_pattern, '')"
-        " FROM cdp.identity_rules WHERE workspace_id = $1",
+        "SELECT id_type, priority, max_per_profile, coalesce(include_pattern, ''), coalesce(exclude_pattern, ''),"
+        " coalesce(trait_key, '') FROM cdp.identity_rules WHERE workspace_id = $1",
         1, types, args);
     for (uint64 r = 0; r < SPI_processed; ++r) {
-        bool n1, n2, n3, n4, n5;
+        bool n1, n2, n3, n4, n5, n6;
         Datum type = spi_value(r, 1, &n1), priority = spi_value(r, 2, &n2), limit = spi_value(r, 3, &n3),
-              include = spi_value(r, 4, &n4), exclude = spi_value(r, 5, &n5);
+              include = spi_value(r, 4, &n4), exclude = spi_value(r, 5, &n5), trait_key = spi_value(r, 6, &n6);
         guarded([&] {
             rules->set_type({text_string(type), DatumGetInt32(priority), DatumGetInt32(limit), text_string(include),
-                             text_string(exclude)});
+                             text_string(exclude), text_string(trait_key)});
         });
     }
     run(&block_plan,

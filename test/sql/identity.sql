@@ -67,6 +67,19 @@ SELECT kind, reason FROM cdp.identity_changes WHERE kind IN ('split', 'unlink') 
 SELECT identifiers FROM cdp.block_identifier('email', 'sarah@example.com');
 SELECT cdp.resolve('email', 'sarah@example.com') AS blocked_resolves_to;
 
+-- A custom identifier: the CRM's customer number, sent as a trait. Two devices whose users
+-- carry the same number are one person; a CRM id holds one value per profile.
+INSERT INTO cdp.identity_rules (workspace_id, id_type, priority, max_per_profile, trait_key)
+VALUES (1, 'crm_id', 2, 1, 'crmNumber');
+SELECT * FROM cdp.ingest('[
+  {"type":"identify","anonymousId":"crm-tablet","messageId":"crm-1","traits":{"crmNumber":90210}},
+  {"type":"track","event":"Order Completed","anonymousId":"crm-desktop","messageId":"crm-2",
+   "context":{"traits":{"crmNumber":"90210"}}},
+  {"type":"identify","anonymousId":"crm-other","messageId":"crm-3","traits":{"crmNumber":"11111"}}]');
+SELECT cdp.same_person('anonymous_id', 'crm-tablet', 'anonymous_id', 'crm-desktop') AS same_customer,
+       cdp.same_person('anonymous_id', 'crm-tablet', 'anonymous_id', 'crm-other') AS other_customer,
+       cdp.resolve('crm_id', '90210') = cdp.resolve('anonymous_id', 'crm-desktop') AS crm_resolves;
+
 -- Connected components over any edge query, the composable operator.
 SELECT node, component FROM cdp.connected_components(
     $$SELECT * FROM (VALUES ('a', 'b'), ('b', 'c'), ('x', 'y'), ('null', 'a'), ('z', NULL)) AS e(l, r)$$, apply_rules => true)

@@ -8,6 +8,8 @@
 #include <set>
 
 #include "cdp/core/error.hpp"
+#include "cdp/core/event.hpp"
+#include "cdp/core/ingest.hpp"
 
 using namespace cdp;
 
@@ -48,16 +50,16 @@ TEST(Identity, BlocklistAndPatterns) {
     EXPECT_NE(rules.refusal("anonymous_id", ""), "");
     rules.block_value("  kiosk-1 ");
     EXPECT_EQ(rules.refusal("device_id", "KIOSK-1"), "blocklisted value");
-    rules.set_type({"email", 2, 5, "", ".*@mailinator\\.com"});
+    rules.set_type({"email", 2, 5, "", ".*@mailinator\\.com", ""});
     EXPECT_EQ(rules.refusal("email", "x@mailinator.com"), "matches the exclude pattern of email");
     EXPECT_EQ(rules.refusal("email", "x@example.com"), "");
-    rules.set_type({"crm_id", 6, 1, "CRM-[0-9]+", ""});
+    rules.set_type({"crm_id", 6, 1, "CRM-[0-9]+", "", ""});
     EXPECT_EQ(rules.refusal("crm_id", "CRM-42"), "");
     EXPECT_EQ(rules.refusal("crm_id", "42"), "does not match the include pattern of crm_id");
     EXPECT_EQ(rules.rule("crm_id").limit, 1);
     EXPECT_EQ(rules.rule("something_else").priority, 100);
-    EXPECT_THROW(rules.set_type({"bad", 1, 1, "(unclosed", ""}), Error);
-    EXPECT_THROW(rules.set_type({"bad", 1, 0, "", ""}), Error);
+    EXPECT_THROW(rules.set_type({"bad", 1, 1, "(unclosed", "", ""}), Error);
+    EXPECT_THROW(rules.set_type({"bad", 1, 0, "", "", ""}), Error);
 }
 
 TEST(UnionFind, JoinsAndCounts) {
@@ -233,4 +235,35 @@ TEST(StringInterner, ManyAtOnceAgreesWithOneByOne) {
         many.intern_many(views.data() + start, std::min<size_t>(1000, views.size() - start), got.data() + start);
     EXPECT_EQ(got, expected);
     EXPECT_EQ(many.size(), one.size());
+}
+
+TEST(Identity, EventIdentifiersStrongestFirstWithCustomTypes) {
+    IdentityRules rules;
+    rules.set_type({"crm_id", 2, 1, "", "", "crmId"});
+    IngestOptions options;
+    options.received_at = *parse_iso8601("2026-11-29T12:00:00Z");
+    IngestBatch b;
+    b.parse(R"([{"type":"identify","userId":" u-7 ","anonymousId":"anon-1","messageId":"m1",
+                 "traits":{"email":"Sarah@Example.com","crmId":4711,"phone":"not a phone"},
+                 "context":{"device":{"id":"dev-9"},"externalIds":[{"id":"zd-1","type":"Zendesk","collection":"users"}]}},
+                {"type":"track","event":"E","anonymousId":"null","messageId":"m2","context":{"traits":{"crmId":"C-1"}}}])",
+            options);
+    ASSERT_EQ(b.events.size(), 2u);
+    std::vector<std::pair<Identifier, std::string>> refused;
+    std::vector<Identifier> ids = event_identifiers(b.events[0], rules, "", &refused);
+    std::vector<std::string> got;
+    for (const Identifier& id : ids) got.push_back(id.type + "=" + id.value);
+    // By priority: user_id 1, email 2 and crm_id 2 (in the order found), device_id 4,
+    // anonymous_id 5, then the unknown zendesk type (100).
+    EXPECT_EQ(got, (std::vector<std::string>{"user_id=u-7", "email=sarah@example.com", "crm_id=4711", "device_id=dev-9",
+                                             "anonymous_id=anon-1", "zendesk=zd-1"}));
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0].first.type, "phone");
+    // A track event: traits come from context.traits; the junk anonymous id is refused.
+    refused.clear();
+    ids = event_identifiers(b.events[1], rules, "", &refused);
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(ids[0].type + "=" + ids[0].value, "crm_id=C-1");
+    ASSERT_EQ(refused.size(), 1u);
+    EXPECT_EQ(refused[0].second, "blocklisted value");
 }

@@ -43,6 +43,7 @@ struct TypeRule {
     int limit = 5;          // how many values of the type one profile may hold
     std::string include;    // a value must match this regex (RE2) when set
     std::string exclude;    // and must not match this one
+    std::string trait_key;  // a custom type: its values come from this key of the traits
 };
 
 class IdentityRules {
@@ -61,6 +62,7 @@ public:
 
     // The rule of a type (unknown types get priority 100, limit 5).
     const TypeRule& rule(std::string_view type) const;
+    const std::vector<TypeRule>& types() const { return types_; }
     // Why a normalised value of the type may not link ("" when it may).
     std::string refusal(std::string_view type, std::string_view value) const;
 
@@ -185,7 +187,8 @@ struct Identifier {
 
 // The identifiers an event carries, normalised, strongest first (by rule priority): userId,
 // anonymousId, an alias's previousId (as an anonymous_id), context.device.id (device_id), email
-// and phone from the traits (identify) or context.traits, and context.externalIds [{id, type}].
+// and phone from the traits (identify) or context.traits, the trait key of every custom type
+// (TypeRule::trait_key; a string or an integer), and context.externalIds [{id, type}].
 // Values the rules refuse are left out and, with the reason, added to `refused` when given.
 std::vector<Identifier> event_identifiers(const Event& e, const IdentityRules& rules, std::string_view default_country,
                                           std::vector<std::pair<Identifier, std::string>>* refused = nullptr);
