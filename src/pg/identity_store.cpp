@@ -53,8 +53,9 @@ struct StitchWork {
     std::vector<size_t> new_roots;             // roots that need a new profile id
 };
 
+// Identity statements run over tables that start empty and grow: planned per execution.
 void run(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args) {
-    spi_run_cached(plan, sql, nargs, types, args, nullptr, false);
+    spi_run_replanned(plan, sql, nargs, types, args, nullptr, false);
 }
 
 }  // namespace
@@ -291,10 +292,13 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
             Oid argtypes[] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID};
             Datum args[] = {Int32GetDatum(workspace), int8_array(from, nm), int8_array(to, nm)};
             run(&move_plan,
+                // "= ANY ($2)" restricts each scan to the absorbed profiles through the index,
+                // whatever join the plan makes
                 "WITH m AS (SELECT * FROM unnest($2, $3) AS m(old, new)),"
                 " moved AS (UPDATE cdp.identifiers i SET profile_id = m.new FROM m"
-                "  WHERE i.workspace_id = $1 AND i.profile_id = m.old RETURNING 1)"
-                " UPDATE cdp.profiles p SET merged_into = m.new FROM m WHERE p.workspace_id = $1 AND p.profile_id = m.old",
+                "  WHERE i.workspace_id = $1 AND i.profile_id = ANY ($2) AND i.profile_id = m.old RETURNING 1)"
+                " UPDATE cdp.profiles p SET merged_into = m.new FROM m"
+                " WHERE p.workspace_id = $1 AND p.profile_id = ANY ($2) AND p.profile_id = m.old",
                 3, argtypes, args);
         }
     }

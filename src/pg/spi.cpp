@@ -18,14 +18,12 @@ void spi_finish() {
                         errhint("This is a bug; please report it.")));
 }
 
-void spi_run_cached(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
-                    bool read_only) {
+namespace {
+
+void run_kept(SPIPlanPtr* plan, int cursor_options, const char* sql, int nargs, Oid* types, Datum* args,
+              const char* nulls, bool read_only) {
     if (*plan == nullptr) {
-        // The statements are written so that their plan does not depend on the arguments or on
-        // table sizes (keyed probes through LATERAL, inserts from arrays): one generic plan,
-        // never planned again per batch. (Left to itself, the plan cache keeps making custom
-        // plans, since a generic plan cannot know how long the argument arrays are.)
-        SPIPlanPtr p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+        SPIPlanPtr p = SPI_prepare_cursor(sql, nargs, types, cursor_options);
         if (p == nullptr)
             ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not prepare an internal statement"),
                             errdetail("SPI_prepare failed with %s for: %s", SPI_result_code_string(SPI_result), sql),
@@ -40,6 +38,22 @@ void spi_run_cached(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Da
         ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("an internal statement failed"),
                         errdetail("SPI_execute_plan returned %s for: %s", SPI_result_code_string(rc), sql),
                         errhint("This is a bug; please report it.")));
+}
+
+}  // namespace
+
+void spi_run_cached(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
+                    bool read_only) {
+    // The statements are written so that their plan does not depend on the arguments or on
+    // table sizes (keyed probes through LATERAL, inserts from arrays): one generic plan,
+    // never planned again per batch. (Left to itself, the plan cache keeps making custom
+    // plans, since a generic plan cannot know how long the argument arrays are.)
+    run_kept(plan, CURSOR_OPT_GENERIC_PLAN, sql, nargs, types, args, nulls, read_only);
+}
+
+void spi_run_replanned(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
+                       bool read_only) {
+    run_kept(plan, CURSOR_OPT_CUSTOM_PLAN, sql, nargs, types, args, nulls, read_only);
 }
 
 }  // namespace cdp::pg

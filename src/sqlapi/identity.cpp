@@ -56,7 +56,7 @@ int64 profile_of(int32 workspace, const Identifier& id) {
     static SPIPlanPtr plan = nullptr;
     Oid types[] = {INT4OID, TEXTOID, TEXTOID};
     Datum args[] = {Int32GetDatum(workspace), text_datum(id.type), text_datum(id.value)};
-    spi_run_cached(&plan,
+    spi_run_replanned(&plan,
                    "SELECT profile_id FROM cdp.identifiers WHERE workspace_id = $1 AND id_type = $2 AND id_value = $3",
                    3, types, args, nullptr, true);
     if (SPI_processed == 0) return 0;
@@ -86,7 +86,7 @@ void cut_edges(SPIPlanPtr* plan, const char* sql, int32 workspace, const Identif
     Oid types[] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
     Datum args[] = {Int32GetDatum(workspace), text_datum(a.type), text_datum(a.value), text_datum(b.type),
                     text_datum(b.value)};
-    spi_run_cached(plan, sql, 5, types, args, nullptr, false);
+    spi_run_replanned(plan, sql, 5, types, args, nullptr, false);
 }
 
 struct Components {
@@ -233,7 +233,7 @@ Datum cdp_explain_identity(PG_FUNCTION_ARGS) {
     Explain* w = make_context_owned<Explain>(CurrentMemoryContext)->object;
     Oid types[] = {INT4OID, INT8OID};
     Datum args[] = {Int32GetDatum(workspace), Int64GetDatum(profile)};
-    spi_run_cached(&ids_plan,
+    spi_run_replanned(&ids_plan,
                    "SELECT id_type, id_value FROM cdp.identifiers WHERE workspace_id = $1 AND profile_id = $2"
                    " ORDER BY first_seen, id_type, id_value",
                    2, types, args, nullptr, true);
@@ -335,7 +335,7 @@ Datum cdp_block_identifier(PG_FUNCTION_ARGS) {
     Oid types[] = {INT4OID, TEXTOID, TEXTOID};
     Datum args[] = {Int32GetDatum(workspace), text_datum(id.type), text_datum(id.value)};
     // Blocklisted, recorded, detached from its profile, and its edges cut.
-    spi_run_cached(&block_plan,
+    spi_run_replanned(&block_plan,
                    "WITH b AS (INSERT INTO cdp.identity_blocklist (workspace_id, id_type, value) VALUES ($1, $2, $3)"
                    "  ON CONFLICT DO NOTHING RETURNING 1),"
                    " l AS (INSERT INTO cdp.identity_changes (workspace_id, kind, profile_id, a_type, a_value, reason)"

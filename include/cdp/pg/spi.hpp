@@ -14,4 +14,11 @@ void spi_finish();
 void spi_run_cached(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
                     bool read_only);
 
+// The same, for statements over tables that start empty and grow to millions of rows (the
+// identity tables): planned again at every execution, with the arguments and the tables' sizes
+// at hand. One generic plan, made on the first batch when the tables were empty, can scan a whole
+// table later; a plan per batch costs a fraction of a millisecond and is right at every size.
+void spi_run_replanned(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
+                       bool read_only);
+
 }  // namespace cdp::pg
