@@ -51,6 +51,19 @@ void spi_run_cached(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Da
     run_kept(plan, CURSOR_OPT_GENERIC_PLAN, sql, nargs, types, args, nulls, read_only);
 }
 
+void spi_run_cached_growing(SPIPlanPtr* plan, BlockNumber* planned_blocks, Oid table, const char* sql, int nargs,
+                            Oid* types, Datum* args, const char* nulls, bool read_only) {
+    Relation rel = table_open(table, AccessShareLock);
+    BlockNumber blocks = RelationGetNumberOfBlocks(rel);
+    table_close(rel, AccessShareLock);
+    if (*plan != nullptr && blocks > 2 * *planned_blocks + 8) {
+        SPI_freeplan(*plan);
+        *plan = nullptr;
+    }
+    if (*plan == nullptr) *planned_blocks = blocks;
+    run_kept(plan, CURSOR_OPT_GENERIC_PLAN, sql, nargs, types, args, nulls, read_only);
+}
+
 void spi_run_replanned(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args, const char* nulls,
                        bool read_only) {
     run_kept(plan, CURSOR_OPT_CUSTOM_PLAN, sql, nargs, types, args, nulls, read_only);

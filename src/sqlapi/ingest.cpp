@@ -171,17 +171,19 @@ void claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_a
 
 // ---- sessions -------------------------------------------------------------------------------
 
-void load_session_states(IngestWork* work, int32 workspace) {
+void load_session_states(IngestWork* work, int32 workspace, Oid session_state) {
     static SPIPlanPtr plan = nullptr;
+    static BlockNumber planned_blocks = 0;
     int n = static_cast<int>(work->actors.size());
     Datum* actors = datums(n);
     for (int i = 0; i < n; ++i) actors[i] = text_datum(work->actors[i]);
     Oid types[] = {INT4OID, TEXTARRAYOID};
     Datum args[] = {Int32GetDatum(workspace), text_array(actors, n)};
-    spi_run_cached(&plan,
+    spi_run_cached_growing(&plan, &planned_blocks, session_state,
                    // One probe of the primary key per actor, locked in the (byte) order of $2. A
                    // lateral subquery with FOR UPDATE is not flattened into a join, so the planner
-                   // cannot trade the probes for a scan of the whole table.
+                   // cannot trade the probes for a scan of the whole table (and the plan is made
+                   // again as the table grows: one made while it was small would scan it).
                    "SELECT s.actor, s.session_id, s.started_at, s.last_seen, s.campaign"
                    " FROM unnest($2) AS a(actor) CROSS JOIN LATERAL ("
                    "  SELECT * FROM cdp_internal.session_state s"
@@ -460,7 +462,7 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
         duplicates += before - work->batch.events.size();
     }
     if (!work->batch.events.empty()) {
-        load_session_states(work, workspace);
+        load_session_states(work, workspace, get_relname_relid("session_state", get_namespace_oid("cdp_internal", false)));
         guarded([&] {
             assign_sessions(work->batch.events, work->sessions, timeout, workspace);
             for (const auto& [actor, state] : work->sessions)
