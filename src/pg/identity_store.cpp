@@ -180,9 +180,15 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     int np = 0;
     Datum* profiles = datums(n);
     guarded([&] {
+        // Counts matter only where a link may merge: profiles of identifiers that some event
+        // links (a batch of anonymous page views needs none).
         std::vector<int64> ids;
-        for (int64 p : w->existing_profile)
-            if (p > 0) ids.push_back(p);
+        for (const auto& [a, b] : w->candidates) {
+            for (const Identifier* id : {&a, &b}) {
+                int64 p = w->existing_profile[w->index.at(*id)];
+                if (p > 0) ids.push_back(p);
+            }
+        }
         std::sort(ids.begin(), ids.end());
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
         for (int64 p : ids) profiles[np++] = Int64GetDatum(p);
@@ -211,7 +217,14 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
         w->element.resize(w->distinct.size());
         for (size_t i = 0; i < w->distinct.size(); ++i) {
             int64 p = w->existing_profile[i];
-            w->element[i] = p > 0 ? w->profile_element.at(p) : w->graph->add_identifier(w->distinct[i].type);
+            if (p <= 0) {
+                w->element[i] = w->graph->add_identifier(w->distinct[i].type);
+                continue;
+            }
+            auto it = w->profile_element.find(p);
+            if (it == w->profile_element.end())  // a profile no event links: its counts are not needed
+                it = w->profile_element.emplace(p, w->graph->add_profile(p, {})).first;
+            w->element[i] = it->second;
         }
         for (size_t e = 0; e < events.size(); ++e) {
             const std::vector<Identifier>& ids = w->ids[e];
