@@ -166,11 +166,6 @@ void IdentityRules::set_type(TypeRule rule) {
     types_.push_back(std::move(rule));
 }
 
-void IdentityRules::clear_blocklist() {
-    blocked_.clear();
-    compiled_->block_patterns.clear();
-}
-
 void IdentityRules::block_value(std::string value) { blocked_.insert(lowercase(trim(value))); }
 
 void IdentityRules::block_pattern(const std::string& regex) {

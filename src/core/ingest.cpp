@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_set>
 
 #include "cdp/core/error.hpp"
 #include "cdp/core/text.hpp"

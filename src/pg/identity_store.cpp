@@ -16,7 +16,7 @@ namespace {
 
 constexpr int64 kIdentityLockClass = 0x63647069;  // "cdpi": the advisory lock space of identity
 
-// Reads column `col` (1-based) of SPI result row `r` as text ("" when null).
+// Column `col` (1-based) of row `r` of the last SPI result.
 Datum spi_value(uint64 r, int col, bool* isnull) {
     return SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, col, isnull);
 }

@@ -81,14 +81,6 @@ void return_parts(FunctionCallInfo fcinfo, const ProfilePart* parts, int n) {
     }
 }
 
-// Marks the edges matched by `where` (over e.*) as cut, with the reason.
-void cut_edges(SPIPlanPtr* plan, const char* sql, int32 workspace, const Identifier& a, const Identifier& b) {
-    Oid types[] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-    Datum args[] = {Int32GetDatum(workspace), text_datum(a.type), text_datum(a.value), text_datum(b.type),
-                    text_datum(b.value)};
-    spi_run_replanned(plan, sql, 5, types, args, nullptr, false);
-}
-
 struct Components {
     StringInterner names;
     UnionFind uf;
@@ -300,15 +292,19 @@ Datum cdp_unlink(PG_FUNCTION_ARGS) {
     spi_connect();
     lock_identity(workspace);
     static SPIPlanPtr cut_plan = nullptr;
-    cut_edges(&cut_plan,
-              // The edge is cut and the decision recorded (the split, if any, is recorded apart).
-              "WITH cut AS (UPDATE cdp.identity_edges SET merged = false, reason = 'unlinked'"
-              "  WHERE workspace_id = $1 AND a_type = $2 AND a_value = $3 AND b_type = $4 AND b_value = $5"
-              "  RETURNING 1)"
-              " INSERT INTO cdp.identity_changes (workspace_id, kind, profile_id, a_type, a_value, b_type, b_value, reason)"
-              " SELECT $1, 'unlink', (SELECT profile_id FROM cdp.identifiers WHERE workspace_id = $1 AND id_type = $2"
-              "  AND id_value = $3), $2, $3, $4, $5, 'unlinked by cdp.unlink' FROM cut",
-              workspace, *a, *b);
+    Oid types[] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+    Datum args[] = {Int32GetDatum(workspace), text_datum(a->type), text_datum(a->value), text_datum(b->type),
+                    text_datum(b->value)};
+    spi_run_replanned(&cut_plan,
+                      // The edge is cut and the decision recorded (the split, if any, is recorded apart).
+                      "WITH cut AS (UPDATE cdp.identity_edges SET merged = false, reason = 'unlinked'"
+                      "  WHERE workspace_id = $1 AND a_type = $2 AND a_value = $3 AND b_type = $4 AND b_value = $5"
+                      "  RETURNING 1)"
+                      " INSERT INTO cdp.identity_changes (workspace_id, kind, profile_id, a_type, a_value, b_type,"
+                      "  b_value, reason)"
+                      " SELECT $1, 'unlink', (SELECT profile_id FROM cdp.identifiers WHERE workspace_id = $1"
+                      "  AND id_type = $2 AND id_value = $3), $2, $3, $4, $5, 'unlinked by cdp.unlink' FROM cut",
+                      5, types, args, nullptr, false);
     if (SPI_processed == 0)
         ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
                         errmsg("no edge between %s \"%s\" and %s \"%s\"", a->type.c_str(), a->value.c_str(),

@@ -55,7 +55,6 @@ public:
 
     // Replaces the rule of a type (and its regexes, which must compile: else cdp::Error).
     void set_type(TypeRule rule);
-    void clear_blocklist();
     void block_value(std::string value);      // compared case-insensitively, after trimming
     void block_pattern(const std::string& regex);  // RE2, must match the whole value
     int max_component_size = 100;
