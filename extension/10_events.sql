@@ -106,7 +106,9 @@ SELECT pg_catalog.pg_extension_config_dump('cdp_internal.message_ids', '');
 
 -- The open session of each actor ("a:" anonymous id or "u:" user id), continued across batches.
 -- Unlogged: it is rewritten by every batch, and losing it in a crash costs only this: the next
--- event of each actor opens a new session.
+-- event of each actor opens a new session. Half of each page is left free so that a batch's
+-- update of an actor's row lands on the same page as a heap-only tuple: no new index entry and
+-- no new page per update (with full pages each update cost a primary-key insert).
 CREATE UNLOGGED TABLE cdp_internal.session_state (
     workspace_id integer NOT NULL,
     actor text COLLATE "C" NOT NULL,  -- an identifier, compared byte by byte: no locale rules
@@ -116,5 +118,5 @@ CREATE UNLOGGED TABLE cdp_internal.session_state (
     last_seen timestamptz NOT NULL,
     campaign text NOT NULL DEFAULT '',
     PRIMARY KEY (workspace_id, actor)
-);
+) WITH (fillfactor = 50);
 SELECT pg_catalog.pg_extension_config_dump('cdp_internal.session_state', '');

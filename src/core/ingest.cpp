@@ -345,6 +345,7 @@ void IngestBatch::reject(size_t index, const char* why, std::string detail, std:
 }
 
 void IngestBatch::parse(std::string_view payload, const IngestOptions& options) {
+    clear();
     ip_policy_ = options.ip_policy;
     const IngestLimits& limits = options.limits;
     if (payload.size() > limits.max_batch_bytes) {
@@ -466,6 +467,17 @@ void IngestBatch::keep_claimed(const std::vector<Hash128>& claimed) {
         ++out;
     }
     events.resize(out);
+}
+
+void IngestBatch::clear() {
+    events.clear();  // first: events point into the document
+    rejections.clear();
+    owned_.clear();
+    duplicates_in_payload = 0;
+    items = 0;
+    doc_.SetNull();
+    pool_.Clear();  // keeps the first buffer
+    buffer_.clear();
 }
 
 void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, const Value* batch_context,

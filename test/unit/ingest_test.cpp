@@ -308,3 +308,34 @@ TEST(Ingest, IpPolicyHoldsForTheStoredContext) {
     EXPECT_EQ(context_ips(full.events[2]), "localhost; DROP TABLE x;");  // as sent; the ip column stays empty
     EXPECT_EQ(full.events[2].ip, "");
 }
+
+// A batch object is reused for payload after payload (one per backend): each parse sees only
+// its own payload, also after one whose document outgrew the pool's first buffer.
+TEST(Ingest, ReusedBatchForgetsThePreviousPayload) {
+    IngestOptions o = options();
+    o.limits.max_batch_bytes = 16 << 20;
+    std::string big = "[";
+    for (int i = 0; i < 4000; ++i) {
+        if (i > 0) big += ",";
+        big += R"({"type":"track","event":"E)" + std::to_string(i) + R"(","userId":"u)" + std::to_string(i) +
+               R"(","messageId":"m)" + std::to_string(i) + R"(","properties":{"a":[1,2,3],"b":{"c":"d"}}})";
+    }
+    big += R"(,{"type":"bogus","userId":"u"}])";
+    IngestBatch b;
+    b.parse(big, o);
+    ASSERT_EQ(b.events.size(), 4000u);
+    ASSERT_EQ(b.rejections.size(), 1u);
+    EXPECT_EQ(b.events[3999].event, "E3999");
+
+    b.parse(R"([{"type":"page","anonymousId":"a9","messageId":"p9","properties":{"path":"/x"}}])", o);
+    ASSERT_EQ(b.events.size(), 1u);
+    EXPECT_TRUE(b.rejections.empty());
+    EXPECT_EQ(b.items, 1u);
+    EXPECT_EQ(b.events[0].anonymous_id, "a9");
+    EXPECT_STREQ((*b.events[0].properties)["path"].GetString(), "/x");
+
+    b.parse("{oops", o);
+    EXPECT_TRUE(b.events.empty());
+    ASSERT_EQ(b.rejections.size(), 1u);
+    EXPECT_STREQ(b.rejections[0].reason, reason::kInvalidJson);
+}

@@ -6,6 +6,7 @@
 #include "cdp/core/json.hpp"
 
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,12 +42,17 @@ public:
     IngestBatch& operator=(const IngestBatch&) = delete;
 
     // Parses, validates and enriches; fills events (first occurrence of each messageId only),
-    // rejections, and duplicates_in_payload.
+    // rejections, and duplicates_in_payload, replacing what an earlier parse left.
     void parse(std::string_view payload, const IngestOptions& options);
 
     // Keeps the events whose message hash is among `claimed` (the rest are duplicates of
     // events stored earlier).
     void keep_claimed(const std::vector<Hash128>& claimed);
+
+    // Forgets the payload, its events and rejections, keeping the memory already allocated for
+    // them (the payload copy, the DOM pool, the event vector), so that a batch object reused
+    // for the next payload of the same size allocates little.
+    void clear();
 
     std::vector<Event> events;
     std::vector<Rejection> rejections;
@@ -61,9 +67,11 @@ private:
                 std::string message_id = {});
 
     std::string buffer_;  // the payload copy the document is parsed in (and points into)
-    // The DOM's nodes come from a pool in 1 MB chunks (a 500 kB batch fits in one or two)
-    // rather than RapidJSON's default 64 kB, which would mean a dozen mallocs per batch.
-    rapidjson::MemoryPoolAllocator<> pool_{1 << 20};
+    // The DOM's nodes come from a pool whose first 1 MB (a 500 kB batch fits in it) is a buffer
+    // kept across clear(); past it, further chunks of 1 MB rather than RapidJSON's default 64 kB.
+    static constexpr size_t kPoolBytes = 1 << 20;
+    std::unique_ptr<char[]> pool_buffer_{new char[kPoolBytes]};
+    rapidjson::MemoryPoolAllocator<> pool_{pool_buffer_.get(), kPoolBytes, kPoolBytes};
     rapidjson::Document doc_{&pool_};
     std::deque<rapidjson::Value> owned_;  // values made here (the extra column), at stable addresses
 };
