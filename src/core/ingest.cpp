@@ -622,7 +622,7 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     } else {
         e.message_id = std::move(message_id);
     }
-    e.message_hash = hash128(e.message_id);
+    e.message_hash = hash128(e.message_id, options.dedup_scope);
     if (e.type == EventType::Page || e.type == EventType::Screen) e.name = std::string(top.string(TopLevel::kName));
 
     // Everything that is not a typed or jsonb column of its own is kept in "extra" (but never

@@ -144,7 +144,7 @@ void claim_message_ids_by_upsert(IngestWork* work, int32 workspace, TimestampTz 
     spi_run_cached(&plan,
                    "INSERT INTO cdp_internal.message_ids AS d (workspace_id, message_hash, received_at)"
                    " SELECT $1, h, $3 FROM unnest($2) AS h ORDER BY h"  // lock order: see claim_message_ids
-                   " ON CONFLICT (workspace_id, message_hash) DO UPDATE SET received_at = excluded.received_at"
+                   " ON CONFLICT (message_hash) DO UPDATE SET received_at = excluded.received_at"
                    "  WHERE d.received_at < excluded.received_at - $4"
                    " RETURNING message_hash",
                    4, types, args, nulls, false);
@@ -492,6 +492,7 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
         work->options.internal_domains = split_domain_list(internal_domains);
         work->options.user_agents = uap;
         work->options.input_is_utf8 = utf8;
+        work->options.dedup_scope = static_cast<std::uint32_t>(workspace);
         work->options.limits.max_batch_bytes = static_cast<size_t>(max_batch);
         work->batch.parse(std::string_view(data, len), work->options);
     });

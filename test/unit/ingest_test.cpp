@@ -339,3 +339,19 @@ TEST(Ingest, ReusedBatchForgetsThePreviousPayload) {
     ASSERT_EQ(b.rejections.size(), 1u);
     EXPECT_STREQ(b.rejections[0].reason, reason::kInvalidJson);
 }
+
+// The dedup key is scoped: the same messageId in another workspace is another event.
+TEST(Ingest, MessageHashIsScopedByDedupScope) {
+    const char* payload = R"({"type":"track","event":"A","userId":"u","messageId":"m-1"})";
+    IngestOptions o = options();
+    IngestBatch a, b, c;
+    o.dedup_scope = 1;
+    a.parse(payload, o);
+    b.parse(payload, o);
+    o.dedup_scope = 2;
+    c.parse(payload, o);
+    ASSERT_EQ(a.events.size(), 1u);
+    ASSERT_EQ(c.events.size(), 1u);
+    EXPECT_EQ(a.events[0].message_hash, b.events[0].message_hash);
+    EXPECT_NE(a.events[0].message_hash, c.events[0].message_hash);
+}

@@ -22,7 +22,7 @@ struct Event {
     size_t item_index = 0;     // position of the item in the payload
     std::string_view raw;      // the item's bytes as sent (for replay of a later rejection)
     std::string message_id;    // messageId as sent, or "generated:" + hash of the raw item
-    Hash128 message_hash{};    // the dedup key
+    Hash128 message_hash{};    // the dedup key: the messageId hashed within IngestOptions::dedup_scope
     EventType type = EventType::Track;
     std::string event;         // track: the event name
     std::string name;          // page/screen: the name

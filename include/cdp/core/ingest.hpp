@@ -5,6 +5,7 @@
 
 #include "cdp/core/json.hpp"
 
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <string>
@@ -31,6 +32,8 @@ struct IngestOptions {
     std::vector<std::string> internal_domains;
     CachedUserAgentParser* user_agents = nullptr;  // no device/os/browser columns when null
     bool input_is_utf8 = false;  // the caller guarantees valid UTF-8 (PostgreSQL text in a UTF8 database)
+    // Seeds the message hashes: the same messageId in two scopes (workspaces) is two events.
+    std::uint32_t dedup_scope = 0;
     IngestLimits limits;
 };
 
