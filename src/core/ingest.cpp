@@ -28,6 +28,21 @@ const char* event_type_name(EventType t) {
 }
 
 namespace {
+// The two parts of an event's session actor: its kind and its id.
+std::pair<std::string_view, std::string_view> session_actor_parts(const Event& e) {
+    if (e.anonymous_id.empty()) return {"u:", e.user_id};
+    return {"a:", e.anonymous_id};
+}
+}  // namespace
+
+std::string session_actor_of(const Event& e) {
+    auto [kind, id] = session_actor_parts(e);
+    std::string actor(kind);
+    actor += id;
+    return actor;
+}
+
+namespace {
 
 using rapidjson::Value;
 
@@ -119,22 +134,23 @@ std::string_view string_member(const Value* obj, const char* name) {
     return {v->GetString(), v->GetStringLength()};
 }
 
-// An identifier field: a string, or a number written as text (some SDKs send numeric ids).
-// Returns false when present with another JSON type.
-bool read_id(const Value* v, std::string& out) {
+// An identifier field: a string, or a number written as text (some SDKs send numeric ids; the
+// text is kept by the batch). Returns false when present with another JSON type.
+bool read_id(const Value* v, std::string_view& out, IngestBatch& batch) {
+    out = {};
     if (v == nullptr) return true;
     if (v->IsString()) {
-        out.assign(v->GetString(), v->GetStringLength());
+        out = std::string_view(v->GetString(), v->GetStringLength());
         // Whitespace-only ids identify nobody.
-        if (out.find_first_not_of(" \t\r\n") == std::string::npos) out.clear();
+        if (out.find_first_not_of(" \t\r\n") == std::string_view::npos) out = {};
         return true;
     }
     if (v->IsInt64()) {
-        out = std::to_string(v->GetInt64());
+        out = batch.keep(std::to_string(v->GetInt64()));
         return true;
     }
     if (v->IsUint64()) {
-        out = std::to_string(v->GetUint64());
+        out = batch.keep(std::to_string(v->GetUint64()));
         return true;
     }
     return false;
@@ -334,13 +350,13 @@ std::vector<std::string_view> payload_item_spans(std::string_view json, int* max
 }
 
 void IngestBatch::reject(size_t index, const char* why, std::string detail, std::string_view raw,
-                         std::string message_id) {
+                         std::string_view message_id) {
     Rejection r;
     r.item_index = index;
     r.reason = why;
     r.detail = std::move(detail);
     r.raw = ip_policy_ == IpPolicy::Full ? storable_copy(raw) : storable_copy(scrub_ip_members(raw, ip_policy_));
-    r.message_id = storable_text(message_id) ? std::move(message_id) : std::string();
+    if (storable_text(message_id)) r.message_id = message_id;
     rejections.push_back(std::move(r));
 }
 
@@ -469,6 +485,22 @@ void IngestBatch::keep_claimed(const std::vector<Hash128>& claimed) {
     events.resize(out);
 }
 
+std::string_view IngestBatch::keep_lowercase(std::string_view text) {
+    for (char c : text)
+        if (c >= 'A' && c <= 'Z') return keep(lowercase(text));
+    return text;
+}
+
+std::string_view IngestBatch::keep(std::string_view a, std::string_view b) {
+    size_t n = a.size() + b.size();
+    if (n == 0) return {};
+    auto* out = static_cast<char*>(pool_.Malloc(n));
+    if (out == nullptr) throw std::bad_alloc();
+    std::memcpy(out, a.data(), a.size());
+    if (!b.empty()) std::memcpy(out + a.size(), b.data(), b.size());
+    return {out, n};
+}
+
 void IngestBatch::clear() {
     events.clear();  // first: events point into the document
     rejections.clear();
@@ -494,8 +526,8 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     merge_batch_level(item, "integrations", batch_integrations, alloc);
     const TopLevel top(item);
 
-    std::string message_id;
-    bool message_id_ok = read_id(top[TopLevel::kMessageId], message_id);
+    std::string_view message_id;
+    bool message_id_ok = read_id(top[TopLevel::kMessageId], message_id, *this);
     if (raw.size() > limits.max_event_bytes) {
         reject(index, reason::kSizeViolation,
                "the event is " + std::to_string(raw.size()) + " bytes, over the limit of " +
@@ -506,7 +538,7 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     const char* why = nullptr;
     std::string detail;
     if (deep_check && !check_value(item, 1, limits.max_depth, why, detail)) {
-        reject(index, why, detail, raw, storable_text(message_id) ? message_id : std::string());
+        reject(index, why, detail, raw, message_id);
         return;
     }
     if (!message_id_ok) {
@@ -539,14 +571,14 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     struct IdField {
         const char* name;
         TopLevel::Key key;
-        std::string* target;
+        std::string_view* target;
     };
     for (const IdField& f : {IdField{"userId", TopLevel::kUserId, &e.user_id},
                              IdField{"anonymousId", TopLevel::kAnonymousId, &e.anonymous_id},
                              IdField{"groupId", TopLevel::kGroupId, &e.group_id},
                              IdField{"previousId", TopLevel::kPreviousId, &e.previous_id}}) {
         const char* field = f.name;
-        if (!read_id(top[f.key], *f.target)) {
+        if (!read_id(top[f.key], *f.target, *this)) {
             reject(index, reason::kInvalidField, std::string(field) + " must be a string or a number", raw, message_id);
             return;
         }
@@ -555,10 +587,11 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
         reject(index, reason::kMissingIdentity, "the event needs a userId or an anonymousId", raw, message_id);
         return;
     }
-    e.set_session_actor();
+    auto [actor_kind, actor_id] = session_actor_parts(e);
+    e.session_actor = keep(actor_kind, actor_id);
     switch (e.type) {
         case EventType::Track:
-            e.event = std::string(top.string(TopLevel::kEvent));
+            e.event = top.string(TopLevel::kEvent);
             if (e.event.empty()) {
                 reject(index, reason::kMissingField, "a track event needs a non-empty \"event\" name", raw, message_id);
                 return;
@@ -618,12 +651,12 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     if (message_id.empty()) {
         // Without a messageId, the same bytes sent twice (a retry) are the same event.
         Hash128 h = hash128(raw);
-        e.message_id = "generated:" + to_hex(h.data(), h.size());
+        e.message_id = keep("generated:", to_hex(h.data(), h.size()));
     } else {
-        e.message_id = std::move(message_id);
+        e.message_id = message_id;
     }
     e.message_hash = hash128(e.message_id, options.dedup_scope);
-    if (e.type == EventType::Page || e.type == EventType::Screen) e.name = std::string(top.string(TopLevel::kName));
+    if (e.type == EventType::Page || e.type == EventType::Screen) e.name = top.string(TopLevel::kName);
 
     // Everything that is not a typed or jsonb column of its own is kept in "extra" (but never
     // the write key, which is a credential).
@@ -639,63 +672,11 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
     e.traits = top.object(TopLevel::kTraits);
     e.context = top.object(TopLevel::kContext);
 
-    // Page, referrer and campaign. Page events carry url/path/referrer in properties too.
-    const Value* page = object_member(e.context, "page");
-    auto page_field = [&](const char* name) {
-        std::string_view v = string_member(page, name);
-        if (v.empty() && (e.type == EventType::Page || e.type == EventType::Screen))
-            v = string_member(e.properties, name);
-        return std::string(v);
-    };
-    e.page_url = page_field("url");
-    e.page_path = page_field("path");
-    e.page_title = page_field("title");
-    e.referrer = page_field("referrer");
-    UrlParts url = split_url(e.page_url);
-    if (e.page_path.empty()) e.page_path = std::string(url.path);
-    e.page_host = lowercase(url.host);
-    if (!e.referrer.empty()) {
-        e.referrer_host = lowercase(split_url(e.referrer).host);
-        e.referrer_medium = referrer_medium(e.referrer_host, e.page_host, options.internal_domains);
-    }
-    const Value* campaign = object_member(e.context, "campaign");
-    if (campaign != nullptr) {
-        e.utm_source = std::string(string_member(campaign, "source"));
-        e.utm_medium = std::string(string_member(campaign, "medium"));
-        e.utm_campaign = std::string(string_member(campaign, "name"));
-        e.utm_term = std::string(string_member(campaign, "term"));
-        e.utm_content = std::string(string_member(campaign, "content"));
-    } else if (!url.query.empty()) {
-        e.utm_source = query_param(url.query, "utm_source");
-        e.utm_medium = query_param(url.query, "utm_medium");
-        e.utm_campaign = query_param(url.query, "utm_campaign");
-        e.utm_term = query_param(url.query, "utm_term");
-        e.utm_content = query_param(url.query, "utm_content");
-    }
-
-    // Device, OS and browser: from the user agent when there is one, else from the SDK's context.
-    std::string_view ua = string_member(e.context, "userAgent");
-    if (!ua.empty() && options.user_agents != nullptr) {
-        const ParsedUserAgent& parsed = options.user_agents->parse(ua);
-        e.browser = parsed.info.browser;
-        e.browser_version = parsed.browser_version;
-        e.os = parsed.info.os;
-        e.os_version = parsed.os_version;
-        e.device_type = parsed.device_type;
-    } else {
-        const Value* os = object_member(e.context, "os");
-        e.os = std::string(string_member(os, "name"));
-        e.os_version = std::string(string_member(os, "version"));
-        std::string device = lowercase(string_member(object_member(e.context, "device"), "type"));
-        std::string os_lc = lowercase(e.os);
-        if (device == "ios" || device == "android" || os_lc == "ios" || os_lc == "android" || os_lc == "iphone os")
-            e.device_type = "mobile";
-        else if (!device.empty())
-            e.device_type = device;
-    }
-    e.ip = apply_ip_policy(string_member(e.context, "ip"), options.ip_policy);
+    e.ip = keep(apply_ip_policy(string_member(e.context, "ip"), options.ip_policy));
     // The policy holds for the stored context too: the address as sent stays only under "full";
-    // otherwise context.ip becomes the ip column's value, or goes when that is empty.
+    // otherwise context.ip becomes the ip column's value, or goes when that is empty. Done before
+    // any field is read from the context: erasing a member moves the members after it, and a
+    // short string RapidJSON copied (a batch-level one) lives inside its member.
     if (options.ip_policy != IpPolicy::Full && e.context != nullptr) {
         Value& context = item.FindMember("context")->value;  // the member e.context points to
         for (auto it = context.MemberBegin(); it != context.MemberEnd();) {
@@ -709,7 +690,63 @@ void IngestBatch::parse_item(Value& item, size_t index, std::string_view raw, co
             }
         }
     }
-    e.locale = std::string(string_member(e.context, "locale"));
+
+    // Page, referrer and campaign. Page events carry url/path/referrer in properties too.
+    const Value* page = object_member(e.context, "page");
+    auto page_field = [&](const char* name) {
+        std::string_view v = string_member(page, name);
+        if (v.empty() && (e.type == EventType::Page || e.type == EventType::Screen))
+            v = string_member(e.properties, name);
+        return v;
+    };
+    e.page_url = page_field("url");
+    e.page_path = page_field("path");
+    e.page_title = page_field("title");
+    e.referrer = page_field("referrer");
+    UrlParts url = split_url(e.page_url);
+    if (e.page_path.empty()) e.page_path = url.path;
+    e.page_host = keep_lowercase(url.host);
+    if (!e.referrer.empty()) {
+        e.referrer_host = keep_lowercase(split_url(e.referrer).host);
+        e.referrer_medium = referrer_medium(e.referrer_host, e.page_host, options.internal_domains);
+    }
+    const Value* campaign = object_member(e.context, "campaign");
+    if (campaign != nullptr) {
+        e.utm_source = string_member(campaign, "source");
+        e.utm_medium = string_member(campaign, "medium");
+        e.utm_campaign = string_member(campaign, "name");
+        e.utm_term = string_member(campaign, "term");
+        e.utm_content = string_member(campaign, "content");
+    } else if (!url.query.empty()) {
+        e.utm_source = keep(query_param(url.query, "utm_source"));
+        e.utm_medium = keep(query_param(url.query, "utm_medium"));
+        e.utm_campaign = keep(query_param(url.query, "utm_campaign"));
+        e.utm_term = keep(query_param(url.query, "utm_term"));
+        e.utm_content = keep(query_param(url.query, "utm_content"));
+    }
+
+    // Device, OS and browser: from the user agent when there is one, else from the SDK's context.
+    std::string_view ua = string_member(e.context, "userAgent");
+    if (!ua.empty() && options.user_agents != nullptr) {
+        // Copied: the parser's cache may drop its entry before the batch is written.
+        const ParsedUserAgent& parsed = options.user_agents->parse(ua);
+        e.browser = keep(parsed.info.browser);
+        e.browser_version = keep(parsed.browser_version);
+        e.os = keep(parsed.info.os);
+        e.os_version = keep(parsed.os_version);
+        e.device_type = keep(parsed.device_type);
+    } else {
+        const Value* os = object_member(e.context, "os");
+        e.os = string_member(os, "name");
+        e.os_version = string_member(os, "version");
+        std::string_view device = keep_lowercase(string_member(object_member(e.context, "device"), "type"));
+        std::string os_lc = lowercase(e.os);
+        if (device == "ios" || device == "android" || os_lc == "ios" || os_lc == "android" || os_lc == "iphone os")
+            e.device_type = "mobile";
+        else
+            e.device_type = device;
+    }
+    e.locale = string_member(e.context, "locale");
     in_place.keep = true;
 }
 

@@ -8,7 +8,10 @@ namespace cdp {
 
 std::string campaign_key(const Event& e) {
     if (e.utm_source.empty() && e.utm_medium.empty() && e.utm_campaign.empty()) return {};
-    return e.utm_source + "/" + e.utm_medium + "/" + e.utm_campaign;
+    std::string key;
+    key.reserve(e.utm_source.size() + e.utm_medium.size() + e.utm_campaign.size() + 2);
+    key.append(e.utm_source).append("/").append(e.utm_medium).append("/").append(e.utm_campaign);
+    return key;
 }
 
 Hash128 make_session_id(std::int32_t workspace, std::string_view actor, Micros started_at) {

@@ -122,7 +122,7 @@ std::string_view lower_view(std::string_view s, std::string& storage) {
 }
 }  // namespace
 
-std::string referrer_medium(std::string_view referrer_host, std::string_view page_host,
+std::string_view referrer_medium(std::string_view referrer_host, std::string_view page_host,
                             const std::vector<std::string>& internal_domains) {
     if (referrer_host.empty()) return {};
     std::string host_lc, page_lc;  // used only when the hosts hold capitals (callers mostly pass lowercase)

@@ -253,7 +253,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
                 edge.last_seen = std::max(edge.last_seen, events[e].timestamp);
                 edge.merged = r.merged;
                 edge.reason = r.reason;
-                if (r.survivor != 0) w->merges.push_back({r.survivor, r.absorbed, a, b, events[e].message_id});
+                if (r.survivor != 0) w->merges.push_back({r.survivor, r.absorbed, a, b, std::string(events[e].message_id)});
             }
         }
         // Final profile per component: the oldest loaded profile in it, else a new one.

@@ -34,7 +34,7 @@ struct IngestWork {
     IngestBatch batch;
     IngestOptions options;
     std::unordered_map<std::string, SessionState> sessions;
-    std::vector<std::string> actors;                  // distinct session actors, byte order
+    std::vector<std::string_view> actors;             // distinct session actors, byte order (views of the events')
     std::vector<const std::string*> changed_actors;   // keys of sessions that moved on
     std::vector<Micros> months;                       // first instant of each month with events
     std::vector<Hash128> sorted_hashes;               // message hashes of the events, sorted
@@ -346,6 +346,7 @@ void write_events(IngestWork* work, int32 workspace, Oid events_relid) {
     }
     Datum* values = datums(desc->natts);
     bool* nulls = flags(desc->natts);
+    char ip[64];
     MemoryContext row_context = AllocSetContextCreate(CurrentMemoryContext, "cdp ingest row", ALLOCSET_DEFAULT_SIZES);
     MemoryContext old = MemoryContextSwitchTo(row_context);
 
@@ -356,7 +357,7 @@ void write_events(IngestWork* work, int32 workspace, Oid events_relid) {
             values[position[c]] = d;
             nulls[position[c]] = false;
         };
-        auto set_text = [&](Column c, const std::string& s) {
+        auto set_text = [&](Column c, std::string_view s) {
             if (!s.empty()) set(c, text_datum(s));
         };
         auto set_json = [&](Column c, const rapidjson::Value* v) {
@@ -392,7 +393,11 @@ void write_events(IngestWork* work, int32 workspace, Oid events_relid) {
         set_text(kOsVersion, e.os_version);
         set_text(kBrowser, e.browser);
         set_text(kBrowserVersion, e.browser_version);
-        if (!e.ip.empty()) set(kIp, DirectFunctionCall1(inet_in, CStringGetDatum(e.ip.c_str())));
+        if (!e.ip.empty() && e.ip.size() < sizeof ip) {  // an address as the core formats it
+            memcpy(ip, e.ip.data(), e.ip.size());
+            ip[e.ip.size()] = '\0';
+            set(kIp, DirectFunctionCall1(inet_in, CStringGetDatum(ip)));
+        }
         set_text(kLocale, e.locale);
         set_json(kProperties, e.properties);
         set_json(kTraits, e.traits);

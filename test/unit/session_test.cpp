@@ -2,15 +2,23 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+
 using namespace cdp;
 
 namespace {
+// Events view their text; here it is kept for the whole test run.
+void set_session_actor(Event& e) {
+    static std::deque<std::string> actors;
+    e.session_actor = actors.emplace_back(session_actor_of(e));
+}
+
 Event at(const char* anon, Micros minutes, const char* utm_campaign = "") {
     Event e;
     e.anonymous_id = anon;
     e.timestamp = 1'700'000'000'000'000LL + minutes * kMicrosPerMinute;
     e.utm_campaign = utm_campaign;
-    e.set_session_actor();
+    set_session_actor(e);
     return e;
 }
 constexpr Micros kTimeout = 30 * kMicrosPerMinute;
@@ -38,7 +46,12 @@ TEST(Sessions, OrderInTheBatchDoesNotMatterOnlyEventTime) {
 TEST(Sessions, ActorsAreIndependentAndUserIdStandsInForAnonymous) {
     Event u = at("", 5);
     u.user_id = "u1";
-    u.set_session_actor();
+    set_session_actor(u);
+    EXPECT_EQ(u.session_actor, "u:u1");
+    EXPECT_EQ(at("d-7", 0).session_actor, "a:d-7");  // the anonymous id wins when both are known
+    Event both = at("d-8", 0);
+    both.user_id = "u8";
+    EXPECT_EQ(session_actor_of(both), "a:d-8");
     std::vector<Event> ev = {at("a", 0), at("b", 1), u};
     std::unordered_map<std::string, SessionState> states;
     assign_sessions(ev, states, kTimeout, 1);

@@ -18,24 +18,27 @@ enum class EventType { Track, Identify, Page, Screen, Group, Alias };
 const char* event_type_name(EventType t);
 
 // The typed columns of cdp.events. Empty strings stand for SQL NULL.
+// The text fields are views: of the batch's parsed payload when a value is used as sent, else of
+// a copy the batch keeps (see IngestBatch), so an event costs no allocation of its own; they
+// stay valid as long as the batch that made the event holds its payload.
 struct Event {
-    size_t item_index = 0;     // position of the item in the payload
-    std::string_view raw;      // the item's bytes as sent (for replay of a later rejection)
-    std::string message_id;    // messageId as sent, or "generated:" + hash of the raw item
-    Hash128 message_hash{};    // the dedup key: the messageId hashed within IngestOptions::dedup_scope
+    size_t item_index = 0;      // position of the item in the payload
+    std::string_view raw;       // the item's bytes as sent (for replay of a later rejection)
+    std::string_view message_id;  // messageId as sent, or "generated:" + hash of the raw item
+    Hash128 message_hash{};     // the dedup key: the messageId hashed within IngestOptions::dedup_scope
     EventType type = EventType::Track;
-    std::string event;         // track: the event name
-    std::string name;          // page/screen: the name
-    std::string anonymous_id, user_id, group_id, previous_id;
+    std::string_view event;     // track: the event name
+    std::string_view name;      // page/screen: the name
+    std::string_view anonymous_id, user_id, group_id, previous_id;
 
     Micros timestamp = 0;  // after the clock-skew rule
     bool has_original_timestamp = false, has_sent_at = false;
     Micros original_timestamp = 0, sent_at = 0, received_at = 0;
 
-    std::string page_url, page_path, page_title, page_host, referrer, referrer_host, referrer_medium;
-    std::string utm_source, utm_medium, utm_campaign, utm_term, utm_content;
-    std::string device_type, os, os_version, browser, browser_version;
-    std::string ip, locale;
+    std::string_view page_url, page_path, page_title, page_host, referrer, referrer_host, referrer_medium;
+    std::string_view utm_source, utm_medium, utm_campaign, utm_term, utm_content;
+    std::string_view device_type, os, os_version, browser, browser_version;
+    std::string_view ip, locale;
 
     // jsonb columns, pointing into the batch's document; null when absent.
     const rapidjson::Value* properties = nullptr;
@@ -43,13 +46,14 @@ struct Event {
     const rapidjson::Value* context = nullptr;
     const rapidjson::Value* extra = nullptr;  // integrations and every other top-level key
 
-    // Sessionization: whose visit this is ("a:" + anonymous_id, else "u:" + user_id; set by
-    // set_session_actor once the ids are known) and the result.
-    std::string session_actor;
-    void set_session_actor() { session_actor = anonymous_id.empty() ? "u:" + user_id : "a:" + anonymous_id; }
+    // Sessionization: whose visit this is (session_actor_of) and the result.
+    std::string_view session_actor;
     Hash128 session_id{};
     std::int64_t profile_id = 0;  // set by identity stitching; 0 for none (SQL NULL)
 };
+
+// Whose visit an event belongs to: "a:" + anonymous_id, else "u:" + user_id.
+std::string session_actor_of(const Event& e);
 
 // Stable reason codes of cdp.rejected_events.
 namespace reason {

@@ -52,6 +52,13 @@ public:
     // events stored earlier).
     void keep_claimed(const std::vector<Hash128>& claimed);
 
+    // A copy of the text (of a + b), kept with the parsed payload until the next parse or
+    // clear(): the events' fields that are not the payload's own text view such copies.
+    std::string_view keep(std::string_view text) { return keep(text, {}); }
+    std::string_view keep(std::string_view a, std::string_view b);
+    // The text in lowercase: itself when it has no capitals, else a kept copy.
+    std::string_view keep_lowercase(std::string_view text);
+
     // Forgets the payload, its events and rejections, keeping the memory already allocated for
     // them (the payload copy, the DOM pool, the event vector), so that a batch object reused
     // for the next payload of the same size allocates little.
@@ -67,7 +74,7 @@ private:
     void parse_item(rapidjson::Value& item, size_t index, std::string_view raw, const rapidjson::Value* batch_context,
                     const rapidjson::Value* batch_integrations, const IngestOptions& options, bool deep_check);
     void reject(size_t index, const char* reason, std::string detail, std::string_view raw,
-                std::string message_id = {});
+                std::string_view message_id = {});
 
     std::string buffer_;  // the payload copy the document is parsed in (and points into)
     // The DOM's nodes come from a pool whose first 1 MB (a 500 kB batch fits in it) is a buffer

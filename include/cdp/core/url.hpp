@@ -24,7 +24,7 @@ std::string query_param(std::string_view query, std::string_view name);
 // Where a visit came from, by the referrer's host: "search", "social", "email", "internal"
 // (the page's own host, its subdomains, or one of internal_domains), or "unknown".
 // An empty referrer host is a direct visit and yields "".
-std::string referrer_medium(std::string_view referrer_host, std::string_view page_host,
+std::string_view referrer_medium(std::string_view referrer_host, std::string_view page_host,
                             const std::vector<std::string>& internal_domains);
 
 // Splits "a.com, b.org" into lowercase trimmed entries.

@@ -16,7 +16,7 @@ constexpr Micros kPostgresEpochOffset =
 inline Micros to_unix(TimestampTz t) { return t + kPostgresEpochOffset; }
 inline TimestampTz to_postgres(Micros t) { return t - kPostgresEpochOffset; }
 
-inline Datum text_datum(const std::string& s) {
+inline Datum text_datum(std::string_view s) {
     return PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
 }
 // A text Datum's bytes, as a std::string (call inside guarded()).
