@@ -27,6 +27,15 @@ namespace cdp::pg {
 
 namespace {
 
+// A session actor and its key in cdp_internal.session_state.
+struct ActorKey {
+    Hash128 key;
+    std::string_view actor;                // a view of an event's session_actor, or of a key of sessions
+    const SessionState* state = nullptr;   // for a changed session: its new state
+    bool operator<(const ActorKey& o) const { return key < o.key; }
+    bool operator==(const ActorKey& o) const { return key == o.key; }
+};
+
 // All C++ state of one call. One is kept per backend and reused call after call (see
 // borrow_work): a batch then finds its buffers already allocated instead of mallocing and
 // freeing about 2 MB each time, which made glibc consolidate and return memory per call.
@@ -34,8 +43,8 @@ struct IngestWork {
     IngestBatch batch;
     IngestOptions options;
     std::unordered_map<std::string, SessionState> sessions;
-    std::vector<std::string_view> actors;             // distinct session actors, byte order (views of the events')
-    std::vector<const std::string*> changed_actors;   // keys of sessions that moved on
+    std::vector<ActorKey> actors;                     // distinct session actors, in key order (the lock order)
+    std::vector<ActorKey> changed_actors;             // those whose sessions moved on, in key order
     std::vector<Micros> months;                       // first instant of each month with events
     std::vector<Hash128> sorted_hashes;               // message hashes of the events, sorted
     size_t payload_bytes = 0;
@@ -227,24 +236,28 @@ void claim_message_ids(IngestWork* work, int32 workspace, TimestampTz received_a
 
 // ---- sessions -------------------------------------------------------------------------------
 
-void load_session_states(IngestWork* work, int32 workspace, Oid session_state) {
+// The key of an actor's row in cdp_internal.session_state.
+Hash128 actor_key(std::string_view actor, int32 workspace) {
+    return hash128(actor, static_cast<std::uint32_t>(workspace));
+}
+
+void load_session_states(IngestWork* work, Oid session_state) {
     static SPIPlanPtr plan = nullptr;
     static BlockNumber planned_blocks = 0;
     int n = static_cast<int>(work->actors.size());
-    Datum* actors = datums(n);
-    for (int i = 0; i < n; ++i) actors[i] = text_datum(work->actors[i]);
-    Oid types[] = {INT4OID, TEXTARRAYOID};
-    Datum args[] = {Int32GetDatum(workspace), text_array(actors, n)};
+    Datum* keys = datums(n);
+    for (int i = 0; i < n; ++i) keys[i] = uuid_datum(work->actors[i].key);
+    Oid types[] = {UUIDARRAYOID};
+    Datum args[] = {uuid_array(keys, n)};
     spi_run_cached_growing(&plan, &planned_blocks, session_state,
-                   // One probe of the primary key per actor, locked in the (byte) order of $2. A
-                   // lateral subquery with FOR UPDATE is not flattened into a join, so the planner
-                   // cannot trade the probes for a scan of the whole table (and the plan is made
-                   // again as the table grows: one made while it was small would scan it).
+                   // One probe of the primary key per actor, locked in the order of $1. A lateral
+                   // subquery with FOR UPDATE is not flattened into a join, so the planner cannot
+                   // trade the probes for a scan of the whole table (and the plan is made again
+                   // as the table grows: one made while it was small would scan it).
                    "SELECT s.actor, s.session_id, s.started_at, s.last_seen, s.campaign"
-                   " FROM unnest($2) AS a(actor) CROSS JOIN LATERAL ("
-                   "  SELECT * FROM cdp_internal.session_state s"
-                   "  WHERE s.workspace_id = $1 AND s.actor = a.actor FOR UPDATE) s",
-                   2, types, args, nullptr, false);
+                   " FROM unnest($1) AS a(k) CROSS JOIN LATERAL ("
+                   "  SELECT * FROM cdp_internal.session_state s WHERE s.actor_key = a.k FOR UPDATE) s",
+                   1, types, args, nullptr, false);
     for (uint64 r = 0; r < SPI_processed; ++r) {
         HeapTuple tup = SPI_tuptable->vals[r];
         TupleDesc desc = SPI_tuptable->tupdesc;
@@ -272,27 +285,31 @@ void save_session_states(IngestWork* work, int32 workspace) {
     static SPIPlanPtr plan = nullptr;
     int n = static_cast<int>(work->changed_actors.size());
     if (n == 0) return;
-    Datum *actors = datums(n), *ids = datums(n), *started = datums(n), *last = datums(n), *campaigns = datums(n);
+    Datum *keys = datums(n), *actors = datums(n), *ids = datums(n), *started = datums(n), *last = datums(n),
+          *campaigns = datums(n);
     for (int i = 0; i < n; ++i) {
-        const std::string& actor = *work->changed_actors[i];
-        const SessionState& s = work->sessions.find(actor)->second;
-        actors[i] = text_datum(actor);
+        const ActorKey& actor = work->changed_actors[i];
+        const SessionState& s = *actor.state;
+        keys[i] = uuid_datum(actor.key);
+        actors[i] = text_datum(actor.actor);
         ids[i] = uuid_datum(s.session_id);
         started[i] = TimestampTzGetDatum(to_postgres(s.started_at));
         last[i] = TimestampTzGetDatum(to_postgres(s.last_seen));
         campaigns[i] = text_datum(s.campaign);
     }
-    Oid types[] = {INT4OID, TEXTARRAYOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
-    Datum args[] = {Int32GetDatum(workspace),    text_array(actors, n),        uuid_array(ids, n),
-                    timestamptz_array(started, n), timestamptz_array(last, n), text_array(campaigns, n)};
+    Oid types[] = {INT4OID,      UUIDARRAYOID,        TEXTARRAYOID, UUIDARRAYOID,
+                   TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+    Datum args[] = {Int32GetDatum(workspace),      uuid_array(keys, n),         text_array(actors, n),
+                    uuid_array(ids, n),            timestamptz_array(started, n), timestamptz_array(last, n),
+                    text_array(campaigns, n)};
     spi_run_cached(&plan,
                    "INSERT INTO cdp_internal.session_state AS s"
-                   " (workspace_id, actor, session_id, started_at, last_seen, campaign)"
-                   " SELECT $1, a, sid, st, ls, c FROM unnest($2, $3, $4, $5, $6) AS u(a, sid, st, ls, c)"
-                   " ORDER BY a COLLATE \"C\""  // the lock order of load_session_states
-                   " ON CONFLICT (workspace_id, actor) DO UPDATE SET session_id = excluded.session_id,"
+                   " (workspace_id, actor_key, actor, session_id, started_at, last_seen, campaign)"
+                   " SELECT $1, k, a, sid, st, ls, c FROM unnest($2, $3, $4, $5, $6, $7) AS u(k, a, sid, st, ls, c)"
+                   " ORDER BY k"  // the lock order of load_session_states
+                   " ON CONFLICT (actor_key) DO UPDATE SET session_id = excluded.session_id,"
                    "  started_at = excluded.started_at, last_seen = excluded.last_seen, campaign = excluded.campaign",
-                   6, types, args, nullptr, false);
+                   7, types, args, nullptr, false);
 }
 
 // ---- partitions and rows --------------------------------------------------------------------
@@ -517,20 +534,20 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
         claim_message_ids(work, workspace, received_at, window,
                           get_relname_relid("message_ids", get_namespace_oid("cdp_internal", false)));
         guarded([&] {
-            for (const Event& e : work->batch.events) work->actors.push_back(e.session_actor);
+            for (const Event& e : work->batch.events)
+                work->actors.push_back({actor_key(e.session_actor, workspace), e.session_actor});
             std::sort(work->actors.begin(), work->actors.end());
             work->actors.erase(std::unique(work->actors.begin(), work->actors.end()), work->actors.end());
         });
         duplicates += before - work->batch.events.size();
     }
     if (!work->batch.events.empty()) {
-        load_session_states(work, workspace, get_relname_relid("session_state", get_namespace_oid("cdp_internal", false)));
+        load_session_states(work, get_relname_relid("session_state", get_namespace_oid("cdp_internal", false)));
         guarded([&] {
             assign_sessions(work->batch.events, work->sessions, timeout, workspace);
             for (const auto& [actor, state] : work->sessions)
-                if (state.changed) work->changed_actors.push_back(&actor);
-            std::sort(work->changed_actors.begin(), work->changed_actors.end(),
-                      [](const std::string* a, const std::string* b) { return *a < *b; });
+                if (state.changed) work->changed_actors.push_back({actor_key(actor, workspace), actor, &state});
+            std::sort(work->changed_actors.begin(), work->changed_actors.end());
             for (const Event& e : work->batch.events) work->months.push_back(month_start(e.timestamp));
             std::sort(work->months.begin(), work->months.end());
             work->months.erase(std::unique(work->months.begin(), work->months.end()), work->months.end());
