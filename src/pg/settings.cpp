@@ -12,6 +12,7 @@ char* setting_uap_regexes_path = nullptr;
 int setting_max_batch_bytes = 500 * 1024;
 bool setting_stitch_identities = true;
 char* setting_phone_country = nullptr;
+int setting_analytics_max_rows = 1'000'000;
 
 namespace {
 
@@ -71,6 +72,10 @@ void define_settings() {
                                "Country assumed for phone numbers written without a country code.",
                                "An ISO 3166 alpha-2 code such as 'US'; '' leaves such numbers out.",
                                &setting_phone_country, "", PGC_USERSET, 0, check_phone_country, nullptr, nullptr);
+    DefineCustomIntVariable("cdp.analytics_max_rows_per_group",
+                            "Most rows one group of a funnel or sequence aggregate may hold.",
+                            "Only rows satisfying a condition are held, 24 bytes each.", &setting_analytics_max_rows,
+                            1'000'000, 1000, INT_MAX / 32, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("cdp");
 }
 

@@ -15,6 +15,7 @@ extern char* setting_uap_regexes_path;   // cdp.uap_regexes_path: uap-core regex
 extern int setting_max_batch_bytes;      // cdp.max_batch_bytes
 extern bool setting_stitch_identities;   // cdp.stitch_identities: ingest runs identity resolution
 extern char* setting_phone_country;      // cdp.phone_default_country: ISO 3166 alpha-2, or ""
+extern int setting_analytics_max_rows;   // cdp.analytics_max_rows_per_group
 
 void define_settings();
 
