@@ -78,6 +78,11 @@ SELECT (SELECT count(*) FROM cdp.profiles WHERE merged_into IS NULL) AS profiles
 SELECT id_type, count(*) AS identifiers, count(DISTINCT profile_id) AS profiles
 FROM cdp.identifiers GROUP BY 1 ORDER BY 2 DESC;
 
+\echo '-- the checkout funnel per person (1 hour window), with conversion and median time to each step'
+SELECT step, step_name, users, conversion_from_previous, conversion_from_first, median_time_to_convert
+FROM cdp.funnel_report(ARRAY['Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed'], '1 hour');
+\echo '-- what people do right after adding a product to the cart'
+SELECT * FROM cdp.paths('Product Added', depth => 2, top_n => 5);
 \echo '-- rejected events by reason (nothing is lost: the raw text is kept)'
 SELECT reason, count(*) AS items, min(detail) AS example FROM cdp.rejected_events GROUP BY reason ORDER BY items DESC;
 SQL
