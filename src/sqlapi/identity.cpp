@@ -90,8 +90,9 @@ struct Components {
     // interner's lookups overlap (StringInterner::intern_many).
     std::string pending;
     std::vector<size_t> ends;  // offsets into pending, two per edge, and the end
-    std::vector<std::string_view> views;
-    std::vector<std::uint32_t> ids;
+    std::vector<std::string_view> views;  // the ends to look up
+    std::vector<bool> repeats;             // per end: the same as the row before's
+    std::vector<std::uint32_t> looked_up, ids;
 
     // Room for about `edges` edges (their nodes: people have a handful of identifiers each).
     void reserve(size_t edges) {
@@ -111,10 +112,21 @@ struct Components {
     void flush() {
         size_t n = ends.size();
         ends.push_back(pending.size());
-        views.resize(n);
-        for (size_t k = 0; k < n; ++k) views[k] = std::string_view(pending).substr(ends[k], ends[k + 1] - ends[k]);
+        // Edge lists are often grouped by one end (a person's identifiers one after another): an
+        // end equal to the same column of the row before takes that row's id, with no lookup.
+        views.clear();
+        repeats.assign(n, false);
+        for (size_t k = 0; k < n; ++k) {
+            std::string_view v = std::string_view(pending).substr(ends[k], ends[k + 1] - ends[k]);
+            if (k >= 2 && v == std::string_view(pending).substr(ends[k - 2], ends[k - 1] - ends[k - 2]))
+                repeats[k] = true;
+            else
+                views.push_back(v);
+        }
+        looked_up.resize(views.size());
+        names.intern_many(views.data(), views.size(), looked_up.data());
         ids.resize(n);
-        names.intern_many(views.data(), n, ids.data());
+        for (size_t k = 0, j = 0; k < n; ++k) ids[k] = repeats[k] ? ids[k - 2] : looked_up[j++];
         while (uf.count() < names.size()) {
             std::string_view name = names.name(static_cast<std::uint32_t>(uf.count()));
             uf.add();
