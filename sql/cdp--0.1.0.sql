@@ -433,6 +433,53 @@ AS 'MODULE_PATHNAME', 'cdp_connected_components';
 COMMENT ON FUNCTION cdp.connected_components(text, boolean, integer) IS
     'Connected components of any query yielding (a, b) pairs of identifiers; component = smallest node in it';
 
+-- from extension/45_traits.sql
+-- Profiles: the survivorship rules of traits and cdp.merge_traits, the aggregate that folds a
+-- group's trait objects into one golden record by those rules.
+
+CREATE TABLE cdp.trait_rules (
+    workspace_id integer NOT NULL DEFAULT 1,
+    trait text NOT NULL,                    -- a top-level key of the traits object
+    rule text NOT NULL CHECK (rule IN ('latest', 'earliest', 'most_frequent', 'source_priority', 'max', 'min', 'union')),
+    PRIMARY KEY (workspace_id, trait)
+);
+COMMENT ON TABLE cdp.trait_rules IS
+    'Which value of a trait survives into the golden record; a trait without a row: the latest by event time';
+SELECT pg_catalog.pg_extension_config_dump('cdp.trait_rules', '');
+
+CREATE FUNCTION cdp_internal.merge_traits_combine(internal, internal) RETURNS internal
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_combine';
+CREATE FUNCTION cdp_internal.merge_traits_serialize(internal) RETURNS bytea
+LANGUAGE C STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_serialize';
+CREATE FUNCTION cdp_internal.merge_traits_deserialize(bytea, internal) RETURNS internal
+LANGUAGE C STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_deserialize';
+CREATE FUNCTION cdp_internal.merge_traits_final(internal) RETURNS jsonb
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_final';
+CREATE FUNCTION cdp_internal.merge_traits_trans(internal, jsonb, timestamptz) RETURNS internal
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_trans';
+CREATE AGGREGATE cdp.merge_traits(traits jsonb, ts timestamptz) (
+    SFUNC = cdp_internal.merge_traits_trans, STYPE = internal, FINALFUNC = cdp_internal.merge_traits_final,
+    COMBINEFUNC = cdp_internal.merge_traits_combine, SERIALFUNC = cdp_internal.merge_traits_serialize,
+    DESERIALFUNC = cdp_internal.merge_traits_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE cdp.merge_traits(jsonb, timestamptz) IS
+    'The golden record of trait objects: per trait the value its rule in cdp.trait_rules keeps (latest by default)';
+CREATE FUNCTION cdp_internal.merge_traits_trans(internal, jsonb, timestamptz, integer) RETURNS internal
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_trans';
+CREATE AGGREGATE cdp.merge_traits(traits jsonb, ts timestamptz, source_priority integer) (
+    SFUNC = cdp_internal.merge_traits_trans, STYPE = internal, FINALFUNC = cdp_internal.merge_traits_final,
+    COMBINEFUNC = cdp_internal.merge_traits_combine, SERIALFUNC = cdp_internal.merge_traits_serialize,
+    DESERIALFUNC = cdp_internal.merge_traits_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE cdp.merge_traits(jsonb, timestamptz, integer) IS
+    'The golden record of trait objects: per trait the value its rule in cdp.trait_rules keeps (latest by default)';
+CREATE FUNCTION cdp_internal.merge_traits_trans(internal, jsonb, timestamptz, integer, integer) RETURNS internal
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_trans';
+CREATE AGGREGATE cdp.merge_traits(traits jsonb, ts timestamptz, source_priority integer, workspace_id integer) (
+    SFUNC = cdp_internal.merge_traits_trans, STYPE = internal, FINALFUNC = cdp_internal.merge_traits_final,
+    COMBINEFUNC = cdp_internal.merge_traits_combine, SERIALFUNC = cdp_internal.merge_traits_serialize,
+    DESERIALFUNC = cdp_internal.merge_traits_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE cdp.merge_traits(jsonb, timestamptz, integer, integer) IS
+    'The golden record of trait objects: per trait the value its rule in cdp.trait_rules keeps (latest by default)';
+
 -- from extension/50_analytics.sql
 -- Behavioural analytics in SQL: ClickHouse's windowFunnel, retention, sequenceMatch and
 -- sequenceCount as parallel-safe aggregates over cdp.events or any table, and two reports built

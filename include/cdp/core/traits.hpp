@@ -1,0 +1,81 @@
+// Survivorship: which of the values a profile's traits took over time make its golden record.
+// Pure C++: the cdp.merge_traits aggregate feeds it the top-level traits of each row.
+#pragma once
+#include "cdp/core/pure.hpp"
+
+#include <climits>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "cdp/core/timestamp.hpp"
+
+namespace cdp {
+
+// Per trait (DESIGN.md "Survivorship"); the default is Latest.
+enum class Survivorship : std::uint8_t { Latest, Earliest, MostFrequent, SourcePriority, Max, Min, Union };
+
+std::optional<Survivorship> parse_survivorship(std::string_view name);
+const char* survivorship_name(Survivorship rule);
+
+// A trait's value as the merge sees it: its JSON kind, its JSON text, its number (for numbers),
+// and for arrays the JSON text of each element (what union merges).
+struct TraitValue {
+    // In jsonb's own order of kinds, which max and min follow across kinds.
+    enum Kind : std::uint8_t { Null, String, Number, Bool, Array, Object };
+    Kind kind = Null;
+    std::string json;
+    double number = 0;
+    std::vector<std::string> elements;
+};
+
+// Orders values for max, min and union: numbers by value, strings byte by byte, other kinds by
+// jsonb's order of kinds, ties by JSON text.
+bool trait_less(const TraitValue& a, const TraitValue& b);
+
+// The merge state of a group: per trait key, what its rule needs to pick the survivor.
+class TraitMerger {
+public:
+    // No source priority: ranks after every given one.
+    static constexpr int kNoPriority = INT_MAX;
+
+    // One row's value of a trait at event time `ts` from a source of `priority` (1 is first).
+    void add(std::string_view key, TraitValue value, Survivorship rule, Micros ts, int priority);
+    // Folds another group's state in (parallel workers' partial states).
+    void merge(TraitMerger&& other);
+
+    // The golden record: (key, JSON text of the surviving value), by key.
+    std::vector<std::pair<std::string, std::string>> result() const;
+
+    // An explicit byte format; read() throws std::runtime_error on anything malformed.
+    std::string write() const;
+    static TraitMerger read(std::string_view bytes);
+
+    bool empty() const { return traits_.empty(); }
+
+private:
+    struct Candidate {
+        TraitValue value;
+        Micros ts = 0;
+        int priority = kNoPriority;
+    };
+    struct Trait {
+        Survivorship rule = Survivorship::Latest;
+        bool has = false;
+        Candidate best;                         // latest, earliest, source priority, max, min; the
+                                                // latest one for most_frequent's fallback
+        std::map<std::string, std::int64_t> counts;  // most_frequent: JSON text -> occurrences
+        std::set<std::string> members;               // union: the JSON texts seen
+    };
+    std::map<std::string, Trait, std::less<>> traits_;
+
+    static bool better(Survivorship rule, const Candidate& a, const Candidate& b);
+    static void offer(Trait& t, Candidate c);
+};
+
+}  // namespace cdp

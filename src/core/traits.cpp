@@ -1,0 +1,230 @@
+#include "cdp/core/traits.hpp"
+
+#include <cstring>
+#include <stdexcept>
+#include <tuple>
+
+namespace cdp {
+
+namespace {
+constexpr const char* kRuleNames[] = {"latest", "earliest", "most_frequent", "source_priority", "max", "min", "union"};
+constexpr int kRules = 7;
+}  // namespace
+
+std::optional<Survivorship> parse_survivorship(std::string_view name) {
+    for (int i = 0; i < kRules; ++i)
+        if (name == kRuleNames[i]) return static_cast<Survivorship>(i);
+    return std::nullopt;
+}
+
+const char* survivorship_name(Survivorship rule) { return kRuleNames[static_cast<int>(rule)]; }
+
+bool trait_less(const TraitValue& a, const TraitValue& b) {
+    if (a.kind != b.kind) return a.kind < b.kind;
+    if (a.kind == TraitValue::Number && a.number != b.number) return a.number < b.number;
+    return a.json < b.json;
+}
+
+// Whether candidate a beats the current b under the rule; every tie is broken, so the survivor
+// does not depend on the order rows arrive in (parallel workers combine in any order).
+bool TraitMerger::better(Survivorship rule, const Candidate& a, const Candidate& b) {
+    auto by_value = [&] { return trait_less(b.value, a.value); };
+    switch (rule) {
+        case Survivorship::Earliest:
+            if (a.ts != b.ts) return a.ts < b.ts;
+            if (a.priority != b.priority) return a.priority < b.priority;
+            return by_value();
+        case Survivorship::SourcePriority:
+            if (a.priority != b.priority) return a.priority < b.priority;
+            if (a.ts != b.ts) return a.ts > b.ts;
+            return by_value();
+        case Survivorship::Max:
+            return by_value();
+        case Survivorship::Min:
+            return trait_less(a.value, b.value);
+        default:  // latest, and most_frequent's fallback
+            if (a.ts != b.ts) return a.ts > b.ts;
+            if (a.priority != b.priority) return a.priority < b.priority;
+            return by_value();
+    }
+}
+
+void TraitMerger::offer(Trait& t, Candidate c) {
+    bool is_null = c.value.kind == TraitValue::Null;
+    switch (t.rule) {
+        case Survivorship::Union:
+            if (c.value.kind == TraitValue::Array) {
+                for (std::string& e : c.value.elements)
+                    if (e != "null") t.members.insert(std::move(e));
+            } else if (!is_null) {
+                t.members.insert(std::move(c.value.json));
+            }
+            return;
+        case Survivorship::MostFrequent:
+            if (!is_null) ++t.counts[c.value.json];
+            break;
+        case Survivorship::Max:
+        case Survivorship::Min:
+            if (is_null) return;  // a missing value is neither the largest nor the smallest
+            break;
+        default:
+            break;
+    }
+    c.value.elements.clear();
+    if (!t.has || better(t.rule, c, t.best)) {
+        t.best = std::move(c);
+        t.has = true;
+    }
+}
+
+void TraitMerger::add(std::string_view key, TraitValue value, Survivorship rule, Micros ts, int priority) {
+    auto it = traits_.find(key);
+    if (it == traits_.end()) {
+        it = traits_.emplace(std::string(key), Trait{}).first;
+        it->second.rule = rule;
+    }
+    offer(it->second, Candidate{std::move(value), ts, priority});
+}
+
+void TraitMerger::merge(TraitMerger&& other) {
+    for (auto& [key, theirs] : other.traits_) {
+        auto it = traits_.find(key);
+        if (it == traits_.end()) {
+            traits_.emplace(key, std::move(theirs));
+            continue;
+        }
+        Trait& mine = it->second;
+        if (theirs.has && (!mine.has || better(mine.rule, theirs.best, mine.best))) {
+            mine.best = std::move(theirs.best);
+            mine.has = true;
+        }
+        for (const auto& [json, n] : theirs.counts) mine.counts[json] += n;
+        mine.members.merge(theirs.members);
+    }
+    other.traits_.clear();
+}
+
+std::vector<std::pair<std::string, std::string>> TraitMerger::result() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [key, t] : traits_) {
+        if (t.rule == Survivorship::Union) {
+            if (t.members.empty()) continue;
+            std::string array = "[";
+            for (const std::string& m : t.members) {
+                if (array.size() > 1) array += ',';
+                array += m;
+            }
+            out.emplace_back(key, array + "]");
+            continue;
+        }
+        if (t.rule == Survivorship::MostFrequent) {
+            // The value seen most often, at least twice (ties: the first in JSON text order);
+            // without one, the latest value stands in.
+            const std::string* top = nullptr;
+            std::int64_t most = 1;
+            for (const auto& [json, n] : t.counts)
+                if (n > most) most = n, top = &json;
+            if (top != nullptr) {
+                out.emplace_back(key, *top);
+                continue;
+            }
+        }
+        if (t.has) out.emplace_back(key, t.best.value.json);
+    }
+    return out;
+}
+
+// ---- bytes: counts and lengths as fixed-width integers, then the bytes ------------------------
+
+namespace {
+constexpr std::uint8_t kFormat = 1;
+
+struct Out {
+    std::string s;
+    template <typename T>
+    void put(T v) {
+        s.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+    void text(const std::string& t) {
+        put<std::uint32_t>(static_cast<std::uint32_t>(t.size()));
+        s += t;
+    }
+};
+
+struct In {
+    std::string_view s;
+    template <typename T>
+    T get() {
+        if (s.size() < sizeof(T)) throw std::runtime_error("the merge state ends early");
+        T v;
+        std::memcpy(&v, s.data(), sizeof v);
+        s.remove_prefix(sizeof v);
+        return v;
+    }
+    std::string text() {
+        auto n = get<std::uint32_t>();
+        if (s.size() < n) throw std::runtime_error("a text of the merge state is cut");
+        std::string t(s.substr(0, n));
+        s.remove_prefix(n);
+        return t;
+    }
+};
+}  // namespace
+
+std::string TraitMerger::write() const {
+    Out o;
+    o.put<std::uint8_t>(kFormat);
+    o.put<std::uint32_t>(static_cast<std::uint32_t>(traits_.size()));
+    for (const auto& [key, t] : traits_) {
+        o.text(key);
+        o.put<std::uint8_t>(static_cast<std::uint8_t>(t.rule));
+        o.put<std::uint8_t>(t.has ? 1 : 0);
+        o.put<std::uint8_t>(t.best.value.kind);
+        o.text(t.best.value.json);
+        o.put<double>(t.best.value.number);
+        o.put<std::int64_t>(t.best.ts);
+        o.put<std::int32_t>(t.best.priority);
+        o.put<std::uint32_t>(static_cast<std::uint32_t>(t.counts.size()));
+        for (const auto& [json, n] : t.counts) {
+            o.text(json);
+            o.put<std::int64_t>(n);
+        }
+        o.put<std::uint32_t>(static_cast<std::uint32_t>(t.members.size()));
+        for (const std::string& m : t.members) o.text(m);
+    }
+    return o.s;
+}
+
+TraitMerger TraitMerger::read(std::string_view bytes) {
+    In in{bytes};
+    if (in.get<std::uint8_t>() != kFormat) throw std::runtime_error("unknown format of the merge state");
+    TraitMerger m;
+    auto traits = in.get<std::uint32_t>();
+    for (std::uint32_t i = 0; i < traits; ++i) {
+        std::string key = in.text();
+        Trait t;
+        auto rule = in.get<std::uint8_t>();
+        if (rule >= kRules) throw std::runtime_error("a rule of the merge state is out of range");
+        t.rule = static_cast<Survivorship>(rule);
+        t.has = in.get<std::uint8_t>() != 0;
+        auto kind = in.get<std::uint8_t>();
+        if (kind > TraitValue::Object) throw std::runtime_error("a value kind of the merge state is out of range");
+        t.best.value.kind = static_cast<TraitValue::Kind>(kind);
+        t.best.value.json = in.text();
+        t.best.value.number = in.get<double>();
+        t.best.ts = in.get<std::int64_t>();
+        t.best.priority = in.get<std::int32_t>();
+        auto counts = in.get<std::uint32_t>();
+        for (std::uint32_t c = 0; c < counts; ++c) {
+            std::string json = in.text();
+            t.counts[json] = in.get<std::int64_t>();
+        }
+        auto members = in.get<std::uint32_t>();
+        for (std::uint32_t c = 0; c < members; ++c) t.members.insert(in.text());
+        m.traits_.emplace(std::move(key), std::move(t));
+    }
+    if (!in.s.empty()) throw std::runtime_error("the merge state has bytes past its end");
+    return m;
+}
+
+}  // namespace cdp

@@ -1,0 +1,286 @@
+// cdp.merge_traits(traits jsonb, ts timestamptz [, source_priority int [, workspace_id int]]):
+// the golden record of a group's trait objects, each top-level trait surviving by its rule in
+// cdp.trait_rules (latest by default). Parallel-safe: states combine and serialise.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cdp/core/traits.hpp"
+#include "cdp/pg/datums.hpp"
+#include "cdp/pg/guard.hpp"
+#include "cdp/pg/spi.hpp"
+
+extern "C" {
+#include "utils/json.h"
+
+PGDLLEXPORT Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_merge_traits_combine(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_merge_traits_serialize(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_merge_traits_final(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cdp_merge_traits_trans);
+PG_FUNCTION_INFO_V1(cdp_merge_traits_combine);
+PG_FUNCTION_INFO_V1(cdp_merge_traits_serialize);
+PG_FUNCTION_INFO_V1(cdp_merge_traits_deserialize);
+PG_FUNCTION_INFO_V1(cdp_merge_traits_final);
+}
+
+namespace cdp::pg {
+
+namespace {
+
+// The rules of a workspace, read once per query (kept with the aggregate call's function info).
+struct Rules {
+    int32 workspace = 0;
+    std::map<std::string, Survivorship, std::less<>> by_trait;
+};
+
+Rules* rules_for(FunctionCallInfo fcinfo, int32 workspace) {
+    auto* holder = static_cast<ContextOwned<Rules>*>(fcinfo->flinfo->fn_extra);
+    if (holder != nullptr && holder->object != nullptr && holder->object->workspace == workspace) return holder->object;
+    if (holder == nullptr) {
+        holder = make_context_owned<Rules>(fcinfo->flinfo->fn_mcxt);
+        fcinfo->flinfo->fn_extra = holder;
+    }
+    Rules* rules = holder->object;
+    spi_connect();
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID};
+    Datum args[] = {Int32GetDatum(workspace)};
+    spi_run_cached(&plan, "SELECT trait, rule FROM cdp.trait_rules WHERE workspace_id = $1", 1, types, args, nullptr, true);
+    guarded([&] {
+        rules->by_trait.clear();
+        rules->workspace = workspace;
+    });
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        bool isnull;
+        text* trait = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+        text* rule = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+        std::string_view trait_name(VARDATA_ANY(trait), VARSIZE_ANY_EXHDR(trait));
+        std::string_view rule_name(VARDATA_ANY(rule), VARSIZE_ANY_EXHDR(rule));
+        guarded([&] { rules->by_trait[std::string(trait_name)] = parse_survivorship(rule_name).value_or(Survivorship::Latest); });
+    }
+    spi_finish();
+    return rules;
+}
+
+MemoryContext aggregate_context(FunctionCallInfo fcinfo) {
+    MemoryContext context;
+    if (!AggCheckCallContext(fcinfo, &context))
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("a support function of cdp.merge_traits was called on its own"),
+                        errdetail("It runs only inside the aggregate."), errhint("Call cdp.merge_traits(traits, ts).")));
+    return context;
+}
+
+TraitMerger* new_state(MemoryContext context) { return make_context_owned<TraitMerger>(context)->object; }
+
+// One top-level trait of a row, as palloc'd JSON text (what the core takes).
+struct RowTrait {
+    const char* key;
+    int key_len;
+    TraitValue::Kind kind;
+    char* json;
+    int json_len;
+    double number;
+    int elements;
+    char** element_json;
+    int* element_len;
+};
+
+// The JSON text of a value, written the way jsonb's output writes it.
+char* json_text(JsonbValue* v, int* len, TraitValue::Kind* kind, double* number) {
+    StringInfoData buf;
+    initStringInfo(&buf);
+    *number = 0;
+    switch (v->type) {
+        case jbvNull:
+            *kind = TraitValue::Null;
+            appendStringInfoString(&buf, "null");
+            break;
+        case jbvBool:
+            *kind = TraitValue::Bool;
+            appendStringInfoString(&buf, v->val.boolean ? "true" : "false");
+            break;
+        case jbvNumeric: {
+            *kind = TraitValue::Number;
+            char* digits = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+            *number = strtod(digits, nullptr);
+            appendStringInfoString(&buf, digits);
+            break;
+        }
+        case jbvString: {
+            *kind = TraitValue::String;
+            char* raw = pnstrdup(v->val.string.val, v->val.string.len);
+            escape_json(&buf, raw);
+            break;
+        }
+        case jbvBinary:
+            *kind = JsonContainerIsArray(v->val.binary.data) ? TraitValue::Array : TraitValue::Object;
+            (void)JsonbToCString(&buf, v->val.binary.data, v->val.binary.len);
+            break;
+        default:
+            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("unexpected jsonb value in traits"),
+                            errdetail("Value type %d.", static_cast<int>(v->type)), errhint("Report this as a bug.")));
+    }
+    *len = buf.len;
+    return buf.data;
+}
+
+// The top-level traits of an object, in palloc'd memory; the elements of arrays too.
+RowTrait* row_traits(Jsonb* traits, int* count) {
+    int capacity = static_cast<int>(JB_ROOT_COUNT(traits));
+    auto* out = static_cast<RowTrait*>(palloc(sizeof(RowTrait) * std::max(capacity, 1)));
+    int n = 0;
+    JsonbIterator* it = JsonbIteratorInit(&traits->root);
+    JsonbValue v;
+    JsonbIteratorToken token;
+    RowTrait* current = nullptr;
+    while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
+        if (token == WJB_KEY) {
+            current = &out[n++];
+            current->key = v.val.string.val;
+            current->key_len = v.val.string.len;
+        } else if (token == WJB_VALUE && current != nullptr) {
+            current->json = json_text(&v, &current->json_len, &current->kind, &current->number);
+            current->elements = 0;
+            if (current->kind == TraitValue::Array) {
+                int size = static_cast<int>(JsonContainerSize(v.val.binary.data));
+                current->element_json = static_cast<char**>(palloc(sizeof(char*) * std::max(size, 1)));
+                current->element_len = static_cast<int*>(palloc(sizeof(int) * std::max(size, 1)));
+                JsonbIterator* elems = JsonbIteratorInit(v.val.binary.data);
+                JsonbValue e;
+                JsonbIteratorToken t;
+                while ((t = JsonbIteratorNext(&elems, &e, true)) != WJB_DONE) {
+                    if (t != WJB_ELEM || current->elements >= size) continue;
+                    TraitValue::Kind kind;
+                    double number;
+                    int k = current->elements++;
+                    current->element_json[k] = json_text(&e, &current->element_len[k], &kind, &number);
+                }
+            }
+            current = nullptr;
+        }
+    }
+    *count = n;
+    return out;
+}
+
+[[noreturn]] void corrupt_state(const char* why) {
+    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("invalid serialised state of cdp.merge_traits: %s", why),
+                    errdetail("Parallel workers pass aggregate states to the leader in this form."),
+                    errhint("Make sure every backend runs the same version of the cdp library.")));
+}
+
+}  // namespace
+
+}  // namespace cdp::pg
+
+using namespace cdp;
+using namespace cdp::pg;
+
+Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
+    MemoryContext context = aggregate_context(fcinfo);
+    auto* state = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
+    if (state == nullptr) state = new_state(context);
+    if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(state);  // no traits, or no time to order them by
+    Jsonb* traits = PG_GETARG_JSONB_P(1);
+    if (!JB_ROOT_IS_OBJECT(traits))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("cdp.merge_traits takes a JSON object of traits"),
+                        errdetail("Got a JSON %s.", JB_ROOT_IS_SCALAR(traits) ? "scalar" : "array"),
+                        errhint("Pass one object per row, such as {\"plan\": \"pro\", \"city\": \"Tel Aviv\"}.")));
+    Micros ts = PG_GETARG_TIMESTAMPTZ(2);
+    int priority = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_INT32(3) : TraitMerger::kNoPriority;
+    int32 workspace = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_INT32(4) : 1;
+    Rules* rules = rules_for(fcinfo, workspace);
+    int n = 0;
+    RowTrait* row = row_traits(traits, &n);
+    guarded([&] {
+        for (int i = 0; i < n; ++i) {
+            const RowTrait& r = row[i];
+            std::string_view key(r.key, static_cast<size_t>(r.key_len));
+            TraitValue value;
+            value.kind = r.kind;
+            value.json.assign(r.json, static_cast<size_t>(r.json_len));
+            value.number = r.number;
+            for (int e = 0; e < r.elements; ++e) value.elements.emplace_back(r.element_json[e], static_cast<size_t>(r.element_len[e]));
+            Survivorship rule = Survivorship::Latest;
+            if (!rules->by_trait.empty()) {
+                auto it = rules->by_trait.find(key);
+                if (it != rules->by_trait.end()) rule = it->second;
+            }
+            state->add(key, std::move(value), rule, ts, priority);
+        }
+    });
+    PG_RETURN_POINTER(state);
+}
+
+Datum cdp_merge_traits_combine(PG_FUNCTION_ARGS) {
+    MemoryContext context = aggregate_context(fcinfo);
+    auto* a = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
+    auto* b = PG_ARGISNULL(1) ? nullptr : reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(1));
+    if (b == nullptr) {
+        if (a == nullptr) PG_RETURN_NULL();
+        PG_RETURN_POINTER(a);
+    }
+    if (a == nullptr) a = new_state(context);
+    guarded([&] {
+        TraitMerger copy = *b;  // the second state is left as it was
+        a->merge(std::move(copy));
+    });
+    PG_RETURN_POINTER(a);
+}
+
+Datum cdp_merge_traits_serialize(PG_FUNCTION_ARGS) {
+    auto* state = reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
+    // The bytes are owned by the call's memory context: palloc below may fail with them alive.
+    ContextOwned<std::string>* bytes = make_context_owned<std::string>(CurrentMemoryContext);
+    guarded([&] { *bytes->object = state->write(); });
+    size_t size = bytes->object->size();
+    auto* out = static_cast<bytea*>(palloc(VARHDRSZ + size));
+    SET_VARSIZE(out, VARHDRSZ + size);
+    memcpy(VARDATA(out), bytes->object->data(), size);
+    bytes->release();
+    PG_RETURN_BYTEA_P(out);
+}
+
+Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
+    MemoryContext context = aggregate_context(fcinfo);
+    bytea* data = PG_GETARG_BYTEA_PP(0);
+    std::string_view bytes(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
+    TraitMerger* state = new_state(context);
+    char why[128] = "";
+    guarded([&] {
+        try {
+            *state = TraitMerger::read(bytes);
+        } catch (const std::runtime_error& e) {
+            snprintf(why, sizeof why, "%s", e.what());
+        }
+    });
+    if (why[0] != '\0') corrupt_state(why);
+    PG_RETURN_POINTER(state);
+}
+
+Datum cdp_merge_traits_final(PG_FUNCTION_ARGS) {
+    if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+    auto* state = reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
+    // The survivors are owned by the call's memory context while the object is written around
+    // them (escape_json and jsonb_in may fail with them alive).
+    using Survivors = std::vector<std::pair<std::string, std::string>>;
+    ContextOwned<Survivors>* survivors = make_context_owned<Survivors>(CurrentMemoryContext);
+    guarded([&] { *survivors->object = state->result(); });
+    StringInfoData buf;
+    initStringInfo(&buf);
+    appendStringInfoChar(&buf, '{');
+    bool first = true;
+    for (const auto& [key, json] : *survivors->object) {
+        if (!first) appendStringInfoChar(&buf, ',');
+        first = false;
+        escape_json(&buf, key.c_str());
+        appendStringInfoChar(&buf, ':');
+        appendBinaryStringInfo(&buf, json.data(), static_cast<int>(json.size()));
+    }
+    appendStringInfoChar(&buf, '}');
+    survivors->release();
+    PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}

@@ -1,0 +1,88 @@
+-- The golden record: what we know of Sarah, from the website's identify calls and from the CRM,
+-- folded by cdp.merge_traits under per-trait survivorship rules.
+SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
+SET cdp.stitch_identities = off;
+SELECT cdp.create_workspace('traits-shop') AS ws \gset
+
+-- The website: three identify calls; the one from 1 November arrives last (a phone that was
+-- offline) and must not overwrite what 20 November said.
+SELECT * FROM cdp.ingest($$[
+  {"type":"identify","userId":"sarah","messageId":"t1","timestamp":"2026-11-10T09:00:00Z",
+   "traits":{"email":"sarah@example.com","plan":"free","city":"Haifa","tags":["newsletter"],"favourite":"headphones","visits":3}},
+  {"type":"identify","userId":"sarah","messageId":"t2","timestamp":"2026-11-20T09:00:00Z",
+   "traits":{"email":"sarah.k@example.com","plan":"plus","favourite":"headphones","visits":7,"phone":null}},
+  {"type":"identify","userId":"sarah","messageId":"t3","timestamp":"2026-11-01T09:00:00Z",
+   "traits":{"email":"old@example.com","plan":"trial","city":"Jerusalem","tags":["beta","newsletter"],"favourite":"laptops","visits":1}}
+]$$, workspace_id => :ws, received_at => '2026-11-21 12:00:00+00');
+
+-- With no rules every trait is the latest by event time: t2's values, then t1's for what t2 did
+-- not send (city, tags), and phone is null because t2 cleared it.
+SELECT jsonb_pretty(cdp.merge_traits(traits, "timestamp")) AS latest_everything
+FROM cdp.events WHERE workspace_id = :ws AND user_id = 'sarah';
+
+-- The CRM knows her name and city (it sold her a laptop last year) and is the better source for
+-- them: priority 1 against the website's 2.
+CREATE TEMP TABLE crm_customers (customer_email text, traits jsonb, updated_at timestamptz);
+INSERT INTO crm_customers VALUES
+  ('sarah.k@example.com', '{"name":"Sarah Katz","city":"Tel Aviv","plan":"plus","last_purchase":"laptop","lifetime_value":1499.9}', '2025-12-03 10:00+00');
+INSERT INTO cdp.trait_rules (workspace_id, trait, rule) VALUES
+  (:ws, 'city', 'source_priority'), (:ws, 'name', 'source_priority'), (:ws, 'email', 'latest'),
+  (:ws, 'tags', 'union'), (:ws, 'favourite', 'most_frequent'), (:ws, 'visits', 'max'),
+  (:ws, 'first_plan', 'earliest');
+CREATE TEMP VIEW sarah_sources AS
+  SELECT traits || jsonb_build_object('first_plan', traits->'plan') AS traits, "timestamp" AS ts, 2 AS priority
+  FROM cdp.events WHERE workspace_id = :ws AND user_id = 'sarah'
+  UNION ALL
+  SELECT traits, updated_at, 1 FROM crm_customers;
+SELECT jsonb_pretty(cdp.merge_traits(traits, ts, priority, :ws)) AS golden_record FROM sarah_sources;
+-- city: the CRM's Tel Aviv (priority 1) although the website said Haifa later; email: the latest;
+-- tags: every tag once; favourite: headphones, seen twice; visits: the largest; first_plan: the
+-- plan of the earliest identify (1 November: trial, though it arrived last); plan: the latest
+-- (the website's plus, 20 November, over the CRM's of December 2025).
+
+-- Two profiles found to be one person: their records combine by the same rules, whichever way
+-- round (what a merge of profiles does, and what parallel workers do).
+CREATE TEMP TABLE second_device (traits jsonb, ts timestamptz, priority int);
+INSERT INTO second_device VALUES
+  ('{"tags":["app-user"],"favourite":"laptops","visits":12,"city":"Eilat"}', '2026-11-25 08:00+00', 2),
+  ('{"favourite":"laptops"}', '2026-11-26 08:00+00', 2);
+SELECT cdp.merge_traits(traits, ts, priority, :ws) = (
+         SELECT cdp.merge_traits(traits, ts, priority, :ws)
+         FROM (SELECT * FROM second_device UNION ALL SELECT * FROM sarah_sources) s) AS same_both_ways,
+       cdp.merge_traits(traits, ts, priority, :ws) -> 'favourite' AS favourite,
+       cdp.merge_traits(traits, ts, priority, :ws) -> 'tags' AS tags
+FROM (SELECT * FROM sarah_sources UNION ALL SELECT * FROM second_device) s;
+-- favourite: laptops, now seen three times to headphones' two; tags gain app-user.
+
+-- Parallel plans combine partial records and agree with a serial run.
+CREATE TABLE trait_rows AS
+SELECT i % 97 AS profile,
+       jsonb_build_object('plan', (ARRAY['free', 'plus', 'pro'])[1 + i % 3], 'visits', i % 13,
+                          'tags', jsonb_build_array('t' || i % 5), 'favourite', 'c' || (i * 7) % 4,
+                          'city', 'city' || i % 11) AS traits,
+       timestamptz '2026-01-01' + (i * 7919 % 10007) * interval '1 minute' AS ts, 1 + i % 3 AS priority
+FROM generate_series(1, 30000) i;
+ANALYZE trait_rows;
+CREATE TEMP VIEW trait_digest AS
+SELECT count(*) AS profiles, md5(string_agg(r::text, ';' ORDER BY profile)) AS digest
+FROM (SELECT profile, cdp.merge_traits(traits, ts, priority, :ws) AS r FROM trait_rows GROUP BY profile) g;
+SET max_parallel_workers_per_gather = 0;
+SELECT * FROM trait_digest \gset serial_
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET parallel_leader_participation = off;
+EXPLAIN (COSTS OFF) SELECT * FROM trait_digest;
+SELECT profiles, digest = :'serial_digest' AS same_as_serial FROM trait_digest;
+RESET ALL;
+SET timezone = 'UTC';
+DROP TABLE trait_rows CASCADE;
+
+-- Bad input: clear errors, the session stays usable.
+SELECT cdp.merge_traits('["not", "an", "object"]'::jsonb, now());
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO cdp.trait_rules (workspace_id, trait, rule) VALUES (1, 'plan', 'newest');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cdp.merge_traits(t, now()) AS still_usable FROM (VALUES ('{"a":1}'::jsonb), (NULL)) v(t);

@@ -1,0 +1,160 @@
+#include "cdp/core/traits.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+using namespace cdp;
+
+namespace {
+
+TraitValue str(const std::string& s) { return {TraitValue::String, "\"" + s + "\"", 0, {}}; }
+TraitValue num(double d, const std::string& text) { return {TraitValue::Number, text, d, {}}; }
+TraitValue null_value() { return {TraitValue::Null, "null", 0, {}}; }
+TraitValue array(std::vector<std::string> elements) {
+    std::string json = "[";
+    for (const std::string& e : elements) json += (json.size() > 1 ? "," : "") + e;
+    return {TraitValue::Array, json + "]", 0, std::move(elements)};
+}
+
+constexpr Micros kDay = kMicrosPerDay;
+
+std::string survivor(const TraitMerger& m, const std::string& key) {
+    for (const auto& [k, v] : m.result())
+        if (k == key) return v;
+    return "<none>";
+}
+
+struct Row {
+    std::string key;
+    TraitValue value;
+    Survivorship rule;
+    Micros ts;
+    int priority;
+};
+
+TraitMerger merged(const std::vector<Row>& rows) {
+    TraitMerger m;
+    for (const Row& r : rows) m.add(r.key, r.value, r.rule, r.ts, r.priority);
+    return m;
+}
+
+}  // namespace
+
+TEST(Traits, RuleNames) {
+    for (auto rule : {Survivorship::Latest, Survivorship::Earliest, Survivorship::MostFrequent,
+                      Survivorship::SourcePriority, Survivorship::Max, Survivorship::Min, Survivorship::Union})
+        EXPECT_EQ(parse_survivorship(survivorship_name(rule)), rule);
+    EXPECT_FALSE(parse_survivorship("newest").has_value());
+}
+
+TEST(Traits, LatestByEventTimeNotArrival) {
+    TraitMerger m;
+    m.add("plan", str("pro"), Survivorship::Latest, 10 * kDay, TraitMerger::kNoPriority);
+    m.add("plan", str("free"), Survivorship::Latest, 5 * kDay, TraitMerger::kNoPriority);  // late, older
+    EXPECT_EQ(survivor(m, "plan"), "\"pro\"");
+    // Same instant: the higher source priority, then the greater value.
+    m.add("plan", str("enterprise"), Survivorship::Latest, 10 * kDay, 2);
+    EXPECT_EQ(survivor(m, "plan"), "\"enterprise\"");
+    m.add("plan", str("basic"), Survivorship::Latest, 10 * kDay, 2);
+    EXPECT_EQ(survivor(m, "plan"), "\"enterprise\"");
+    // An explicit null is a value: the trait was cleared.
+    m.add("plan", null_value(), Survivorship::Latest, 11 * kDay, TraitMerger::kNoPriority);
+    EXPECT_EQ(survivor(m, "plan"), "null");
+}
+
+TEST(Traits, Earliest) {
+    TraitMerger m = merged({{"city", str("Haifa"), Survivorship::Earliest, 3 * kDay, TraitMerger::kNoPriority},
+                            {"city", str("Tel Aviv"), Survivorship::Earliest, 1 * kDay, TraitMerger::kNoPriority},
+                            {"city", str("Eilat"), Survivorship::Earliest, 1 * kDay, TraitMerger::kNoPriority}});
+    EXPECT_EQ(survivor(m, "city"), "\"Tel Aviv\"");  // tie at day 1: the greater value
+}
+
+TEST(Traits, SourcePriorityThenLatest) {
+    TraitMerger m = merged({{"name", str("Sarah K"), Survivorship::SourcePriority, 9 * kDay, 3},
+                            {"name", str("Sarah Katz"), Survivorship::SourcePriority, 1 * kDay, 1},
+                            {"name", str("S. Katz"), Survivorship::SourcePriority, 2 * kDay, 1},
+                            {"name", str("sarah"), Survivorship::SourcePriority, 20 * kDay, TraitMerger::kNoPriority}});
+    EXPECT_EQ(survivor(m, "name"), "\"S. Katz\"");  // priority 1, the later of the two
+}
+
+TEST(Traits, MaxAndMinCompareNumbersAsNumbers) {
+    TraitMerger m = merged({{"ltv", num(9, "9"), Survivorship::Max, 1, 1},
+                            {"ltv", num(10.5, "10.5"), Survivorship::Max, 2, 1},
+                            {"ltv", null_value(), Survivorship::Max, 3, 1},
+                            {"low", num(9, "9"), Survivorship::Min, 1, 1},
+                            {"low", num(10.5, "10.5"), Survivorship::Min, 2, 1},
+                            {"low", null_value(), Survivorship::Min, 3, 1}});
+    EXPECT_EQ(survivor(m, "ltv"), "10.5");  // "9" > "10.5" as text, not as numbers
+    EXPECT_EQ(survivor(m, "low"), "9");     // nulls are neither
+    // Across kinds, jsonb's order: a string ranks below a number.
+    EXPECT_TRUE(trait_less(str("zzz"), num(1, "1")));
+}
+
+TEST(Traits, MostFrequentNeedsTwoAndTiesGoAlphabetically) {
+    TraitMerger m = merged({{"cat", str("tv"), Survivorship::MostFrequent, 9 * kDay, 1},
+                            {"cat", str("phones"), Survivorship::MostFrequent, 1 * kDay, 1}});
+    EXPECT_EQ(survivor(m, "cat"), "\"tv\"");  // nothing twice: the latest stands in
+    m.add("cat", str("phones"), Survivorship::MostFrequent, 2 * kDay, 1);
+    EXPECT_EQ(survivor(m, "cat"), "\"phones\"");
+    m.add("cat", str("tv"), Survivorship::MostFrequent, 3 * kDay, 1);
+    m.add("cat", str("audio"), Survivorship::MostFrequent, 4 * kDay, 1);
+    m.add("cat", str("audio"), Survivorship::MostFrequent, 5 * kDay, 1);
+    EXPECT_EQ(survivor(m, "cat"), "\"audio\"");  // audio, phones, tv twice each: alphabetically first
+}
+
+TEST(Traits, UnionOfValuesAndArraysSortedUnique) {
+    TraitMerger m = merged({{"tags", array({"\"vip\"", "\"b2b\""}), Survivorship::Union, 1, 1},
+                            {"tags", str("vip"), Survivorship::Union, 2, 1},
+                            {"tags", array({"\"alpha\"", "null"}), Survivorship::Union, 3, 1},
+                            {"tags", null_value(), Survivorship::Union, 4, 1}});
+    EXPECT_EQ(survivor(m, "tags"), "[\"alpha\",\"b2b\",\"vip\"]");
+    TraitMerger nulls = merged({{"tags", null_value(), Survivorship::Union, 1, 1}});
+    EXPECT_EQ(survivor(nulls, "tags"), "<none>");
+}
+
+TEST(Traits, StateRoundTripsThroughBytes) {
+    TraitMerger m = merged({{"plan", str("pro"), Survivorship::Latest, 10, 2},
+                            {"cat", str("tv"), Survivorship::MostFrequent, 1, 1},
+                            {"cat", str("tv"), Survivorship::MostFrequent, 2, 1},
+                            {"tags", array({"\"a\"", "1"}), Survivorship::Union, 3, 1},
+                            {"ltv", num(3.25, "3.25"), Survivorship::Max, 4, 1}});
+    TraitMerger back = TraitMerger::read(m.write());
+    EXPECT_EQ(back.result(), m.result());
+    EXPECT_EQ(back.write(), m.write());
+    std::string bytes = m.write();
+    EXPECT_THROW(TraitMerger::read(bytes.substr(0, bytes.size() - 3)), std::runtime_error);
+    EXPECT_THROW(TraitMerger::read(bytes + "x"), std::runtime_error);
+    bytes[0] = 9;
+    EXPECT_THROW(TraitMerger::read(bytes), std::runtime_error);
+}
+
+// Parallel workers split the rows any way and combine in any order: the record is the same.
+TEST(Traits, AnySplitGivesTheSameRecord) {
+    std::mt19937 rng(42);
+    const Survivorship rules[] = {Survivorship::Latest, Survivorship::Earliest, Survivorship::MostFrequent,
+                                  Survivorship::SourcePriority, Survivorship::Max, Survivorship::Min,
+                                  Survivorship::Union};
+    for (int round = 0; round < 2000; ++round) {
+        std::vector<Row> rows;
+        int n = 1 + static_cast<int>(rng() % 12);
+        for (int i = 0; i < n; ++i) {
+            int k = static_cast<int>(rng() % 7);
+            int v = static_cast<int>(rng() % 4);
+            TraitValue value = rng() % 5 == 0 ? null_value()
+                               : rng() % 2   ? num(v, std::to_string(v))
+                                             : str(std::string(1, static_cast<char>('a' + v)));
+            rows.push_back({"t" + std::to_string(k), value, rules[k], static_cast<Micros>(rng() % 4),
+                            rng() % 3 == 0 ? TraitMerger::kNoPriority : static_cast<int>(1 + rng() % 3)});
+        }
+        TraitMerger whole = merged(rows);
+        std::shuffle(rows.begin(), rows.end(), rng);
+        size_t cut = rng() % (rows.size() + 1);
+        TraitMerger left = merged({rows.begin(), rows.begin() + static_cast<long>(cut)});
+        TraitMerger right = merged({rows.begin() + static_cast<long>(cut), rows.end()});
+        TraitMerger combined = TraitMerger::read(right.write());
+        combined.merge(std::move(left));
+        ASSERT_EQ(combined.result(), whole.result()) << "round " << round;
+    }
+}
