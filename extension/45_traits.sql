@@ -11,12 +11,15 @@ COMMENT ON TABLE cdp.trait_rules IS
     'Which value of a trait survives into the golden record; a trait without a row: the latest by event time';
 SELECT pg_catalog.pg_extension_config_dump('cdp.trait_rules', '');
 
+-- Passing a group's state between processes costs about as much as folding a thousand
+-- operators: the planner then splits the work across workers only when groups are few and
+-- large, where it pays (with a group per profile, every state would cross over).
 CREATE FUNCTION cdp_internal.merge_traits_combine(internal, internal) RETURNS internal
-LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_combine';
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE COST 1000 AS 'MODULE_PATHNAME', 'cdp_merge_traits_combine';
 CREATE FUNCTION cdp_internal.merge_traits_serialize(internal) RETURNS bytea
-LANGUAGE C STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_serialize';
+LANGUAGE C STRICT PARALLEL SAFE COST 1000 AS 'MODULE_PATHNAME', 'cdp_merge_traits_serialize';
 CREATE FUNCTION cdp_internal.merge_traits_deserialize(bytea, internal) RETURNS internal
-LANGUAGE C STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_deserialize';
+LANGUAGE C STRICT PARALLEL SAFE COST 1000 AS 'MODULE_PATHNAME', 'cdp_merge_traits_deserialize';
 CREATE FUNCTION cdp_internal.merge_traits_final(internal) RETURNS jsonb
 LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_final';
 CREATE FUNCTION cdp_internal.merge_traits_trans(internal, jsonb, timestamptz) RETURNS internal
@@ -24,7 +27,7 @@ LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_t
 CREATE AGGREGATE cdp.merge_traits(traits jsonb, ts timestamptz) (
     SFUNC = cdp_internal.merge_traits_trans, STYPE = internal, FINALFUNC = cdp_internal.merge_traits_final,
     COMBINEFUNC = cdp_internal.merge_traits_combine, SERIALFUNC = cdp_internal.merge_traits_serialize,
-    DESERIALFUNC = cdp_internal.merge_traits_deserialize, PARALLEL = SAFE);
+    DESERIALFUNC = cdp_internal.merge_traits_deserialize, SSPACE = 2048, PARALLEL = SAFE);
 COMMENT ON AGGREGATE cdp.merge_traits(jsonb, timestamptz) IS
     'The golden record of trait objects: per trait the value its rule in cdp.trait_rules keeps (latest by default)';
 CREATE FUNCTION cdp_internal.merge_traits_trans(internal, jsonb, timestamptz, integer) RETURNS internal
@@ -32,7 +35,7 @@ LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_t
 CREATE AGGREGATE cdp.merge_traits(traits jsonb, ts timestamptz, source_priority integer) (
     SFUNC = cdp_internal.merge_traits_trans, STYPE = internal, FINALFUNC = cdp_internal.merge_traits_final,
     COMBINEFUNC = cdp_internal.merge_traits_combine, SERIALFUNC = cdp_internal.merge_traits_serialize,
-    DESERIALFUNC = cdp_internal.merge_traits_deserialize, PARALLEL = SAFE);
+    DESERIALFUNC = cdp_internal.merge_traits_deserialize, SSPACE = 2048, PARALLEL = SAFE);
 COMMENT ON AGGREGATE cdp.merge_traits(jsonb, timestamptz, integer) IS
     'The golden record of trait objects: per trait the value its rule in cdp.trait_rules keeps (latest by default)';
 CREATE FUNCTION cdp_internal.merge_traits_trans(internal, jsonb, timestamptz, integer, integer) RETURNS internal
@@ -40,6 +43,6 @@ LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_t
 CREATE AGGREGATE cdp.merge_traits(traits jsonb, ts timestamptz, source_priority integer, workspace_id integer) (
     SFUNC = cdp_internal.merge_traits_trans, STYPE = internal, FINALFUNC = cdp_internal.merge_traits_final,
     COMBINEFUNC = cdp_internal.merge_traits_combine, SERIALFUNC = cdp_internal.merge_traits_serialize,
-    DESERIALFUNC = cdp_internal.merge_traits_deserialize, PARALLEL = SAFE);
+    DESERIALFUNC = cdp_internal.merge_traits_deserialize, SSPACE = 2048, PARALLEL = SAFE);
 COMMENT ON AGGREGATE cdp.merge_traits(jsonb, timestamptz, integer, integer) IS
     'The golden record of trait objects: per trait the value its rule in cdp.trait_rules keeps (latest by default)';

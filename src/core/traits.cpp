@@ -19,49 +19,88 @@ std::optional<Survivorship> parse_survivorship(std::string_view name) {
 
 const char* survivorship_name(Survivorship rule) { return kRuleNames[static_cast<int>(rule)]; }
 
+namespace {
+// Value order: kinds in jsonb's order, numbers by value, then JSON text.
+int compare_values(TraitValue::Kind ka, double na, std::string_view ja, TraitValue::Kind kb, double nb,
+                   std::string_view jb) {
+    if (ka != kb) return ka < kb ? -1 : 1;
+    if (ka == TraitValue::Number && na != nb) return na < nb ? -1 : 1;
+    int c = ja.compare(jb);
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
+int compare_values(const TraitValueView& a, const TraitValue& b) {
+    return compare_values(a.kind, a.number, a.json, b.kind, b.number, b.json);
+}
+}  // namespace
+
 bool trait_less(const TraitValue& a, const TraitValue& b) {
-    if (a.kind != b.kind) return a.kind < b.kind;
-    if (a.kind == TraitValue::Number && a.number != b.number) return a.number < b.number;
-    return a.json < b.json;
+    return compare_values(a.kind, a.number, a.json, b.kind, b.number, b.json) < 0;
 }
 
-// Whether candidate a beats the current b under the rule; every tie is broken, so the survivor
-// does not depend on the order rows arrive in (parallel workers combine in any order).
-bool TraitMerger::better(Survivorship rule, const Candidate& a, const Candidate& b) {
-    auto by_value = [&] { return trait_less(b.value, a.value); };
+// Whether (ts, priority, value) beats the current best b under the rule; every tie is broken, so
+// the survivor does not depend on the order rows arrive in (parallel workers combine in any order).
+bool TraitMerger::better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b) {
+    int by_value = compare_values(v, b.value);
     switch (rule) {
         case Survivorship::Earliest:
-            if (a.ts != b.ts) return a.ts < b.ts;
-            if (a.priority != b.priority) return a.priority < b.priority;
-            return by_value();
+            if (ts != b.ts) return ts < b.ts;
+            if (priority != b.priority) return priority < b.priority;
+            return by_value > 0;
         case Survivorship::SourcePriority:
-            if (a.priority != b.priority) return a.priority < b.priority;
-            if (a.ts != b.ts) return a.ts > b.ts;
-            return by_value();
+            if (priority != b.priority) return priority < b.priority;
+            if (ts != b.ts) return ts > b.ts;
+            return by_value > 0;
         case Survivorship::Max:
-            return by_value();
+            return by_value > 0;
         case Survivorship::Min:
-            return trait_less(a.value, b.value);
+            return by_value < 0;
         default:  // latest, and most_frequent's fallback
-            if (a.ts != b.ts) return a.ts > b.ts;
-            if (a.priority != b.priority) return a.priority < b.priority;
-            return by_value();
+            if (ts != b.ts) return ts > b.ts;
+            if (priority != b.priority) return priority < b.priority;
+            return by_value > 0;
     }
 }
 
-void TraitMerger::offer(Trait& t, Candidate c) {
-    bool is_null = c.value.kind == TraitValue::Null;
+bool TraitMerger::better(Survivorship rule, const Candidate& a, const Candidate& b) {
+    TraitValueView v{a.value.kind, a.value.json, a.value.number, nullptr, 0};
+    return better(rule, a.ts, a.priority, v, b);
+}
+
+bool TraitMerger::may_matter(std::string_view key, Survivorship rule, Micros ts, int priority) const {
+    auto it = traits_.find(key);
+    if (it == traits_.end() || !it->second.has) return true;
+    const Candidate& b = it->second.best;
+    switch (it->second.rule) {
+        case Survivorship::Latest:
+            return ts > b.ts || (ts == b.ts && priority <= b.priority);
+        case Survivorship::Earliest:
+            return ts < b.ts || (ts == b.ts && priority <= b.priority);
+        case Survivorship::SourcePriority:
+            return priority < b.priority || (priority == b.priority && ts >= b.ts);
+        default:  // the value decides (max, min), or every value counts (most_frequent, union)
+            (void)rule;
+            return true;
+    }
+}
+
+void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priority) {
+    bool is_null = v.kind == TraitValue::Null;
     switch (t.rule) {
         case Survivorship::Union:
-            if (c.value.kind == TraitValue::Array) {
-                for (std::string& e : c.value.elements)
-                    if (e != "null") t.members.insert(std::move(e));
-            } else if (!is_null) {
-                t.members.insert(std::move(c.value.json));
+            if (v.kind == TraitValue::Array) {
+                for (size_t i = 0; i < v.element_count; ++i)
+                    if (v.elements[i] != "null" && t.members.find(v.elements[i]) == t.members.end())
+                        t.members.emplace(v.elements[i]);
+            } else if (!is_null && t.members.find(v.json) == t.members.end()) {
+                t.members.emplace(v.json);
             }
             return;
         case Survivorship::MostFrequent:
-            if (!is_null) ++t.counts[c.value.json];
+            if (!is_null) {
+                auto it = t.counts.find(v.json);
+                if (it != t.counts.end()) ++it->second;
+                else t.counts.emplace(std::string(v.json), 1);
+            }
             break;
         case Survivorship::Max:
         case Survivorship::Min:
@@ -70,20 +109,23 @@ void TraitMerger::offer(Trait& t, Candidate c) {
         default:
             break;
     }
-    c.value.elements.clear();
-    if (!t.has || better(t.rule, c, t.best)) {
-        t.best = std::move(c);
+    if (!t.has || better(t.rule, ts, priority, v, t.best)) {
+        t.best.value.kind = v.kind;
+        t.best.value.json.assign(v.json.data(), v.json.size());  // the old text's room is reused
+        t.best.value.number = v.number;
+        t.best.ts = ts;
+        t.best.priority = priority;
         t.has = true;
     }
 }
 
-void TraitMerger::add(std::string_view key, TraitValue value, Survivorship rule, Micros ts, int priority) {
+void TraitMerger::add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority) {
     auto it = traits_.find(key);
     if (it == traits_.end()) {
         it = traits_.emplace(std::string(key), Trait{}).first;
         it->second.rule = rule;
     }
-    offer(it->second, Candidate{std::move(value), ts, priority});
+    offer(it->second, value, ts, priority);
 }
 
 void TraitMerger::merge(TraitMerger&& other) {

@@ -75,91 +75,99 @@ MemoryContext aggregate_context(FunctionCallInfo fcinfo) {
 
 TraitMerger* new_state(MemoryContext context) { return make_context_owned<TraitMerger>(context)->object; }
 
-// One top-level trait of a row, as palloc'd JSON text (what the core takes).
+// One top-level trait of a row: where its JSON text (and its elements', for arrays) lies in
+// the row's text buffer.
 struct RowTrait {
-    const char* key;
-    int key_len;
+    std::string_view key;
+    Survivorship rule;
     TraitValue::Kind kind;
-    char* json;
-    int json_len;
+    int offset, length;
     double number;
     int elements;
-    char** element_json;
-    int* element_len;
+    int* element_offset;  // elements + 1 offsets: element e is [offset[e], offset[e + 1])
 };
 
-// The JSON text of a value, written the way jsonb's output writes it.
-char* json_text(JsonbValue* v, int* len, TraitValue::Kind* kind, double* number) {
-    StringInfoData buf;
-    initStringInfo(&buf);
+// Appends the JSON text of a value, written the way jsonb's output writes it.
+void append_json(StringInfo buf, JsonbValue* v, TraitValue::Kind* kind, double* number) {
     *number = 0;
     switch (v->type) {
         case jbvNull:
             *kind = TraitValue::Null;
-            appendStringInfoString(&buf, "null");
+            appendStringInfoString(buf, "null");
             break;
         case jbvBool:
             *kind = TraitValue::Bool;
-            appendStringInfoString(&buf, v->val.boolean ? "true" : "false");
+            appendStringInfoString(buf, v->val.boolean ? "true" : "false");
             break;
         case jbvNumeric: {
             *kind = TraitValue::Number;
             char* digits = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
             *number = strtod(digits, nullptr);
-            appendStringInfoString(&buf, digits);
+            appendStringInfoString(buf, digits);
             break;
         }
         case jbvString: {
             *kind = TraitValue::String;
             char* raw = pnstrdup(v->val.string.val, v->val.string.len);
-            escape_json(&buf, raw);
+            escape_json(buf, raw);
             break;
         }
         case jbvBinary:
             *kind = JsonContainerIsArray(v->val.binary.data) ? TraitValue::Array : TraitValue::Object;
-            (void)JsonbToCString(&buf, v->val.binary.data, v->val.binary.len);
+            (void)JsonbToCString(buf, v->val.binary.data, v->val.binary.len);
             break;
         default:
             ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("unexpected jsonb value in traits"),
                             errdetail("Value type %d.", static_cast<int>(v->type)), errhint("Report this as a bug.")));
     }
-    *len = buf.len;
-    return buf.data;
 }
 
-// The top-level traits of an object, in palloc'd memory; the elements of arrays too.
-RowTrait* row_traits(Jsonb* traits, int* count) {
+// The top-level traits of a row that may change the record, their texts in `buf` (palloc'd).
+RowTrait* row_traits(Jsonb* traits, TraitMerger* state, const Rules* rules, Micros ts, int priority, StringInfo buf,
+                     int* count) {
     int capacity = static_cast<int>(JB_ROOT_COUNT(traits));
     auto* out = static_cast<RowTrait*>(palloc(sizeof(RowTrait) * std::max(capacity, 1)));
     int n = 0;
     JsonbIterator* it = JsonbIteratorInit(&traits->root);
     JsonbValue v;
     JsonbIteratorToken token;
-    RowTrait* current = nullptr;
+    std::string_view key;
     while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
         if (token == WJB_KEY) {
-            current = &out[n++];
-            current->key = v.val.string.val;
-            current->key_len = v.val.string.len;
-        } else if (token == WJB_VALUE && current != nullptr) {
-            current->json = json_text(&v, &current->json_len, &current->kind, &current->number);
-            current->elements = 0;
-            if (current->kind == TraitValue::Array) {
-                int size = static_cast<int>(JsonContainerSize(v.val.binary.data));
-                current->element_json = static_cast<char**>(palloc(sizeof(char*) * std::max(size, 1)));
-                current->element_len = static_cast<int*>(palloc(sizeof(int) * std::max(size, 1)));
-                JsonbIterator* elems = JsonbIteratorInit(v.val.binary.data);
-                JsonbValue e;
-                JsonbIteratorToken t;
-                while ((t = JsonbIteratorNext(&elems, &e, true)) != WJB_DONE) {
-                    if (t != WJB_ELEM || current->elements >= size) continue;
-                    TraitValue::Kind kind;
-                    double number;
-                    int k = current->elements++;
-                    current->element_json[k] = json_text(&e, &current->element_len[k], &kind, &number);
-                }
+            key = std::string_view(v.val.string.val, static_cast<size_t>(v.val.string.len));
+            continue;
+        }
+        if (token != WJB_VALUE) continue;
+        Survivorship rule = Survivorship::Latest;
+        bool matters = true;
+        guarded([&] {
+            auto r = rules->by_trait.find(key);
+            if (r != rules->by_trait.end()) rule = r->second;
+            matters = state->may_matter(key, rule, ts, priority);
+        });
+        if (!matters) continue;  // an older value of a latest trait, say: not even written out
+        RowTrait& t = out[n++];
+        t.key = key;
+        t.rule = rule;
+        t.offset = buf->len;
+        append_json(buf, &v, &t.kind, &t.number);
+        t.length = buf->len - t.offset;
+        t.elements = 0;
+        t.element_offset = nullptr;
+        if (t.kind == TraitValue::Array && rule == Survivorship::Union) {
+            int size = static_cast<int>(JsonContainerSize(v.val.binary.data));
+            t.element_offset = static_cast<int*>(palloc(sizeof(int) * (size + 1)));
+            JsonbIterator* elems = JsonbIteratorInit(v.val.binary.data);
+            JsonbValue e;
+            JsonbIteratorToken et;
+            while ((et = JsonbIteratorNext(&elems, &e, true)) != WJB_DONE) {
+                if (et != WJB_ELEM || t.elements >= size) continue;
+                TraitValue::Kind kind;
+                double number;
+                t.element_offset[t.elements++] = buf->len;
+                append_json(buf, &e, &kind, &number);
             }
-            current = nullptr;
+            t.element_offset[t.elements] = buf->len;
         }
     }
     *count = n;
@@ -193,23 +201,22 @@ Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
     int priority = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_INT32(3) : TraitMerger::kNoPriority;
     int32 workspace = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_INT32(4) : 1;
     Rules* rules = rules_for(fcinfo, workspace);
+    StringInfoData buf;
+    initStringInfo(&buf);
     int n = 0;
-    RowTrait* row = row_traits(traits, &n);
+    RowTrait* row = row_traits(traits, state, rules, ts, priority, &buf, &n);
+    int most_elements = 0;
+    for (int i = 0; i < n; ++i) most_elements = std::max(most_elements, row[i].elements);
+    auto* elements = static_cast<std::string_view*>(palloc(sizeof(std::string_view) * (most_elements + 1)));
     guarded([&] {
         for (int i = 0; i < n; ++i) {
             const RowTrait& r = row[i];
-            std::string_view key(r.key, static_cast<size_t>(r.key_len));
-            TraitValue value;
-            value.kind = r.kind;
-            value.json.assign(r.json, static_cast<size_t>(r.json_len));
-            value.number = r.number;
-            for (int e = 0; e < r.elements; ++e) value.elements.emplace_back(r.element_json[e], static_cast<size_t>(r.element_len[e]));
-            Survivorship rule = Survivorship::Latest;
-            if (!rules->by_trait.empty()) {
-                auto it = rules->by_trait.find(key);
-                if (it != rules->by_trait.end()) rule = it->second;
-            }
-            state->add(key, std::move(value), rule, ts, priority);
+            TraitValueView value{r.kind, std::string_view(buf.data + r.offset, static_cast<size_t>(r.length)), r.number,
+                                 elements, static_cast<size_t>(r.elements)};
+            for (int e = 0; e < r.elements; ++e)
+                elements[e] = std::string_view(buf.data + r.element_offset[e],
+                                               static_cast<size_t>(r.element_offset[e + 1] - r.element_offset[e]));
+            state->add(r.key, value, r.rule, ts, priority);
         }
     });
     PG_RETURN_POINTER(state);

@@ -34,9 +34,15 @@ struct Row {
     int priority;
 };
 
+// Adds a value the way the aggregate does: as views of the caller's storage.
+void add(TraitMerger& m, const std::string& key, const TraitValue& v, Survivorship rule, Micros ts, int priority) {
+    std::vector<std::string_view> elements(v.elements.begin(), v.elements.end());
+    m.add(key, TraitValueView{v.kind, v.json, v.number, elements.data(), elements.size()}, rule, ts, priority);
+}
+
 TraitMerger merged(const std::vector<Row>& rows) {
     TraitMerger m;
-    for (const Row& r : rows) m.add(r.key, r.value, r.rule, r.ts, r.priority);
+    for (const Row& r : rows) add(m, r.key, r.value, r.rule, r.ts, r.priority);
     return m;
 }
 
@@ -51,16 +57,19 @@ TEST(Traits, RuleNames) {
 
 TEST(Traits, LatestByEventTimeNotArrival) {
     TraitMerger m;
-    m.add("plan", str("pro"), Survivorship::Latest, 10 * kDay, TraitMerger::kNoPriority);
-    m.add("plan", str("free"), Survivorship::Latest, 5 * kDay, TraitMerger::kNoPriority);  // late, older
+    add(m, "plan", str("pro"), Survivorship::Latest, 10 * kDay, TraitMerger::kNoPriority);
+    add(m, "plan", str("free"), Survivorship::Latest, 5 * kDay, TraitMerger::kNoPriority);  // late, older
     EXPECT_EQ(survivor(m, "plan"), "\"pro\"");
+    EXPECT_FALSE(m.may_matter("plan", Survivorship::Latest, 5 * kDay, 1));  // older: no need to read it
+    EXPECT_TRUE(m.may_matter("plan", Survivorship::Latest, 10 * kDay, 1));  // same instant, better source
+    EXPECT_TRUE(m.may_matter("city", Survivorship::Latest, 1, 1));          // a trait not seen yet
     // Same instant: the higher source priority, then the greater value.
-    m.add("plan", str("enterprise"), Survivorship::Latest, 10 * kDay, 2);
+    add(m, "plan", str("enterprise"), Survivorship::Latest, 10 * kDay, 2);
     EXPECT_EQ(survivor(m, "plan"), "\"enterprise\"");
-    m.add("plan", str("basic"), Survivorship::Latest, 10 * kDay, 2);
+    add(m, "plan", str("basic"), Survivorship::Latest, 10 * kDay, 2);
     EXPECT_EQ(survivor(m, "plan"), "\"enterprise\"");
     // An explicit null is a value: the trait was cleared.
-    m.add("plan", null_value(), Survivorship::Latest, 11 * kDay, TraitMerger::kNoPriority);
+    add(m, "plan", null_value(), Survivorship::Latest, 11 * kDay, TraitMerger::kNoPriority);
     EXPECT_EQ(survivor(m, "plan"), "null");
 }
 
@@ -96,11 +105,11 @@ TEST(Traits, MostFrequentNeedsTwoAndTiesGoAlphabetically) {
     TraitMerger m = merged({{"cat", str("tv"), Survivorship::MostFrequent, 9 * kDay, 1},
                             {"cat", str("phones"), Survivorship::MostFrequent, 1 * kDay, 1}});
     EXPECT_EQ(survivor(m, "cat"), "\"tv\"");  // nothing twice: the latest stands in
-    m.add("cat", str("phones"), Survivorship::MostFrequent, 2 * kDay, 1);
+    add(m, "cat", str("phones"), Survivorship::MostFrequent, 2 * kDay, 1);
     EXPECT_EQ(survivor(m, "cat"), "\"phones\"");
-    m.add("cat", str("tv"), Survivorship::MostFrequent, 3 * kDay, 1);
-    m.add("cat", str("audio"), Survivorship::MostFrequent, 4 * kDay, 1);
-    m.add("cat", str("audio"), Survivorship::MostFrequent, 5 * kDay, 1);
+    add(m, "cat", str("tv"), Survivorship::MostFrequent, 3 * kDay, 1);
+    add(m, "cat", str("audio"), Survivorship::MostFrequent, 4 * kDay, 1);
+    add(m, "cat", str("audio"), Survivorship::MostFrequent, 5 * kDay, 1);
     EXPECT_EQ(survivor(m, "cat"), "\"audio\"");  // audio, phones, tv twice each: alphabetically first
 }
 
@@ -149,6 +158,11 @@ TEST(Traits, AnySplitGivesTheSameRecord) {
                             rng() % 3 == 0 ? TraitMerger::kNoPriority : static_cast<int>(1 + rng() % 3)});
         }
         TraitMerger whole = merged(rows);
+        // Leaving out what may_matter says cannot matter changes nothing.
+        TraitMerger skipping;
+        for (const Row& r : rows)
+            if (skipping.may_matter(r.key, r.rule, r.ts, r.priority)) add(skipping, r.key, r.value, r.rule, r.ts, r.priority);
+        ASSERT_EQ(skipping.result(), whole.result()) << "round " << round;
         std::shuffle(rows.begin(), rows.end(), rng);
         size_t cut = rng() % (rows.size() + 1);
         TraitMerger left = merged({rows.begin(), rows.begin() + static_cast<long>(cut)});

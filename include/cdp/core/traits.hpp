@@ -34,6 +34,15 @@ struct TraitValue {
     std::vector<std::string> elements;
 };
 
+// A value as the caller holds it (views of its own storage): what add() reads.
+struct TraitValueView {
+    TraitValue::Kind kind = TraitValue::Null;
+    std::string_view json;
+    double number = 0;
+    const std::string_view* elements = nullptr;  // arrays: each element's JSON text
+    size_t element_count = 0;
+};
+
 // Orders values for max, min and union: numbers by value, strings byte by byte, other kinds by
 // jsonb's order of kinds, ties by JSON text.
 bool trait_less(const TraitValue& a, const TraitValue& b);
@@ -45,7 +54,10 @@ public:
     static constexpr int kNoPriority = INT_MAX;
 
     // One row's value of a trait at event time `ts` from a source of `priority` (1 is first).
-    void add(std::string_view key, TraitValue value, Survivorship rule, Micros ts, int priority);
+    void add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority);
+    // False when a value of that trait at (ts, priority) cannot change the record whatever it
+    // is (an older value under latest, say): the caller may skip making it.
+    bool may_matter(std::string_view key, Survivorship rule, Micros ts, int priority) const;
     // Folds another group's state in (parallel workers' partial states).
     void merge(TraitMerger&& other);
 
@@ -69,13 +81,15 @@ private:
         bool has = false;
         Candidate best;                         // latest, earliest, source priority, max, min; the
                                                 // latest one for most_frequent's fallback
-        std::map<std::string, std::int64_t> counts;  // most_frequent: JSON text -> occurrences
-        std::set<std::string> members;               // union: the JSON texts seen
+        std::map<std::string, std::int64_t, std::less<>> counts;  // most_frequent: JSON text -> occurrences
+        std::set<std::string, std::less<>> members;               // union: the JSON texts seen
     };
     std::map<std::string, Trait, std::less<>> traits_;
 
+    // Whether (ts, priority, value) beats the current best under the rule.
+    static bool better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b);
     static bool better(Survivorship rule, const Candidate& a, const Candidate& b);
-    static void offer(Trait& t, Candidate c);
+    static void offer(Trait& t, const TraitValueView& v, Micros ts, int priority);
 };
 
 }  // namespace cdp

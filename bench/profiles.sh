@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The golden-record benchmark of ../shared BENCHMARKS.md: rebuilding every profile's record from
+# 1M rows of trait objects (200k profiles, 5 rows each, latest value per trait) by
+# cdp.merge_traits against SQL: DISTINCT ON (profile, trait) ... ORDER BY ts DESC, then
+# jsonb_object_agg. The line says whether both give the same records.
+#   bench/profiles.sh DB
+set -euo pipefail
+DB=$1
+q() { psql "$DB" -qtAX -v ON_ERROR_STOP=1 "$@"; }
+# Runs SQL in a fresh session (cdp's library loaded first); prints the seconds, then its output.
+timed() {
+  q <<SQL
+SELECT cdp.normalise_identifier('email', 'warm@example.com') IS NOT NULL AS warm \gset
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+$1
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
+SQL
+}
+
+q <<'SQL' 2>/dev/null
+DROP TABLE IF EXISTS bench_traits;
+CREATE TABLE bench_traits AS
+  SELECT i % 200000 AS profile,
+         jsonb_build_object('email', 'p' || (i % 200000) || '.' || (i % 7) || '@example.com',
+                            'plan', (ARRAY['free', 'plus', 'pro'])[1 + hashint4(i) & 1],
+                            'city', 'city' || (hashint4(i * 3) & 255), 'visits', i % 50,
+                            'newsletter', (i % 2 = 0)) AS traits,
+         timestamptz '2026-01-01' + ((hashint4(i * 7) & 2147483647) % 30000000) * interval '1 second'
+           + i * interval '1 microsecond' AS ts   -- distinct per row: no ties to break
+  FROM generate_series(1, 1000000) i;
+VACUUM ANALYZE bench_traits;
+SQL
+ours=$(timed "CREATE TEMP TABLE golden AS SELECT profile, cdp.merge_traits(traits, ts) AS r FROM bench_traits GROUP BY profile;
+SELECT count(*) || ' profiles, digest ' || left(md5(string_agg(r::text, ';' ORDER BY profile)), 12) FROM golden;" )
+sql=$(timed "CREATE TEMP TABLE golden AS SELECT profile, jsonb_object_agg(key, value) AS r FROM (
+  SELECT DISTINCT ON (profile, key) profile, key, value FROM bench_traits, jsonb_each(traits)
+  ORDER BY profile, key, ts DESC) latest GROUP BY profile;
+SELECT count(*) || ' profiles, digest ' || left(md5(string_agg(r::text, ';' ORDER BY profile)), 12) FROM golden;")
+ours_s=$(tail -1 <<<"$ours"); sql_s=$(tail -1 <<<"$sql")
+ours_a=$(tail -2 <<<"$ours" | head -1); sql_a=$(tail -2 <<<"$sql" | head -1)
+same=$([ "$ours_a" = "$sql_a" ] && echo "same records" || echo "records differ: SQL $sql_a")
+echo "golden-record-rebuild  ours=${ours_s}s  baseline=${sql_s}s (DISTINCT ON (profile, trait) ... jsonb_object_agg)  ratio=$(python3 -c "print(f'{$sql_s / max($ours_s, 0.001):.1f}')")  [1000000 trait rows, 5 traits each; ours: $ours_a; $same]"
+q -c "DROP TABLE bench_traits" >/dev/null
