@@ -447,6 +447,24 @@ COMMENT ON TABLE cdp.trait_rules IS
     'Which value of a trait survives into the golden record; a trait without a row: the latest by event time';
 SELECT pg_catalog.pg_extension_config_dump('cdp.trait_rules', '');
 
+-- A rule that is not one of the seven is refused with the list of them (the CHECK stays as
+-- the last word).
+CREATE FUNCTION cdp_internal.check_trait_rule() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.rule IS NULL OR NEW.rule NOT IN ('latest', 'earliest', 'most_frequent', 'source_priority', 'max', 'min', 'union') THEN
+        RAISE EXCEPTION 'unknown survivorship rule "%" for trait "%"', NEW.rule, NEW.trait
+            USING ERRCODE = 'check_violation',
+                  DETAIL = 'cdp.trait_rules.rule decides which value of the trait survives into the golden record.',
+                  HINT = 'Use latest, earliest, most_frequent, source_priority, max, min or union.';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER trait_rules_check BEFORE INSERT OR UPDATE ON cdp.trait_rules
+    FOR EACH ROW EXECUTE FUNCTION cdp_internal.check_trait_rule();
+
 -- Passing a group's state between processes costs about as much as folding a thousand
 -- operators: the planner then splits the work across workers only when groups are few and
 -- large, where it pays (with a group per profile, every state would cross over).
