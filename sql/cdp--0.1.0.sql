@@ -639,14 +639,15 @@ COMMENT ON AGGREGATE cdp.retention(VARIADIC boolean[]) IS
 
 -- ---- reports ----------------------------------------------------------------------------------
 
--- The person an event belongs to: its profile when identity stitching gave one, else its user
--- or anonymous id.
+-- The person an event belongs to: its current profile (see cdp.events_by_profile: it follows
+-- merges, so a visitor's anonymous events before a login count with the same person's later
+-- ones), else its user or anonymous id.
 CREATE FUNCTION cdp_internal.person_of(profile_id bigint, user_id text, anonymous_id text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN coalesce('p:' || profile_id, 'u:' || user_id, 'a:' || anonymous_id);
 
 -- A funnel over the events named in `steps` (a track event's name, or a page or screen name),
--- per person: how many reached each step, the conversion from the step before and from the first,
+-- per person (across devices, as identity resolution joined them): how many reached each step, the conversion from the step before and from the first,
 -- and the median time from the first step. With a breakdown column of cdp.events, each value is
 -- its own funnel over the events carrying it.
 CREATE FUNCTION cdp.funnel_report(steps text[], "window" interval, since timestamptz DEFAULT NULL,
@@ -682,10 +683,10 @@ BEGIN
         WITH per_person AS (
             SELECT %1$s AS b,
                    cdp.window_funnel_times($2, $3, e."timestamp", e.received_at, VARIADIC ARRAY[%2$s]) AS t
-            FROM cdp.events e
+            FROM cdp.events_by_profile e
             WHERE e.workspace_id = $4 AND e."timestamp" >= coalesce($5, '-infinity')
               AND e."timestamp" < coalesce($6, 'infinity') AND coalesce(e.event, e.name) = ANY ($1)
-            GROUP BY cdp_internal.person_of(e.profile_id, e.user_id, e.anonymous_id), 1
+            GROUP BY cdp_internal.person_of(e.current_profile_id, e.user_id, e.anonymous_id), 1
         ), per_step AS (
             SELECT p.b, k, count(*) FILTER (WHERE cardinality(p.t) >= k) AS reached,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM p.t[k]))
@@ -733,11 +734,11 @@ BEGIN
                             ELSE 'ROWS BETWEEN $3 PRECEDING AND 1 PRECEDING' END;
     RETURN QUERY EXECUTE format($q$
         WITH framed AS (
-            SELECT cdp_internal.person_of(e.profile_id, e.user_id, e.anonymous_id) AS person,
+            SELECT cdp_internal.person_of(e.current_profile_id, e.user_id, e.anonymous_id) AS person,
                    coalesce(e.event, e.name, e.type) AS label,
                    array_agg(coalesce(e.event, e.name, e.type)) OVER (
                        PARTITION BY e.session_id ORDER BY e."timestamp", e.received_at, e.event_id %1$s) AS around
-            FROM cdp.events e
+            FROM cdp.events_by_profile e
             WHERE e.workspace_id = $2 AND e."timestamp" >= coalesce($4, '-infinity')
               AND e."timestamp" < coalesce($5, 'infinity')
         ), paths AS (

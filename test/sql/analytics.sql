@@ -107,6 +107,27 @@ SELECT * FROM cdp.paths('Product Viewed', since => '2026-11-20', until => '2026-
 SELECT * FROM cdp.paths('Product Viewed', depth => 2, since => '2026-11-20', until => '2026-11-21', workspace_id => :ws);
 SELECT * FROM cdp.paths('Order Completed', direction => 'previous', depth => 2, since => '2026-11-20', until => '2026-11-21', workspace_id => :ws);
 
+-- Across devices: Xena viewed a product on her phone before logging in anywhere, added it to the
+-- cart logged in on her laptop, then logged in on the phone too (which merged the two profiles)
+-- and ordered. The funnel counts one person who went all the way, not two half-way.
+SET cdp.stitch_identities = on;
+SELECT cdp.create_workspace('analytics-devices') AS devices \gset
+SELECT * FROM cdp.ingest('{"type":"track","event":"Product Viewed","anonymousId":"x-phone","messageId":"x1","timestamp":"2026-11-20T10:00:00Z"}',
+                         workspace_id => :devices, received_at => '2026-11-20 10:00:01+00');
+SELECT * FROM cdp.ingest($$[
+  {"type":"identify","userId":"xena","anonymousId":"x-laptop","messageId":"x2","timestamp":"2026-11-20T10:15:00Z"},
+  {"type":"track","event":"Product Added","userId":"xena","anonymousId":"x-laptop","messageId":"x3","timestamp":"2026-11-20T10:20:00Z"}
+]$$, workspace_id => :devices, received_at => '2026-11-20 10:20:01+00');
+SELECT * FROM cdp.ingest($$[
+  {"type":"identify","userId":"xena","anonymousId":"x-phone","messageId":"x4","timestamp":"2026-11-20T10:25:00Z"},
+  {"type":"track","event":"Order Completed","userId":"xena","anonymousId":"x-laptop","messageId":"x5","timestamp":"2026-11-20T10:30:00Z"}
+]$$, workspace_id => :devices, received_at => '2026-11-20 10:30:01+00');
+SELECT count(DISTINCT profile_id) AS profiles_when_stored, count(DISTINCT current_profile_id) AS people_now
+FROM cdp.events_by_profile WHERE workspace_id = :devices;
+SELECT step, step_name, users, conversion_from_first
+FROM cdp.funnel_report(ARRAY['Product Viewed', 'Product Added', 'Order Completed'], '1 hour', workspace_id => :devices);
+SET cdp.stitch_identities = off;
+
 -- Parallel plans: partial aggregates combine, and agree with a serial run.
 CREATE TABLE analytics_rows AS
 SELECT i % 53 AS who, timestamptz '2026-11-01' + (i * 7919 % 5000) * interval '1 minute' AS ts,
