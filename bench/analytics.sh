@@ -89,7 +89,16 @@ ours=$(timed "$(ours_sql "$(conditions 4)")")
 selfjoin=$(timed "$(selfjoin_sql 4)")
 lateral=$(timed "$(lateral_sql)")
 agree() { [ "$(answer "$1")" = "$(answer "$2")" ] && echo "same levels" || echo "levels differ: $(answer "$2")"; }
-echo "funnel-4-steps  ours=$(seconds "$ours")s  baseline=$(seconds "$selfjoin")s (SQL self-join chain)  ratio=$(ratio "$(seconds "$selfjoin")" "$(seconds "$ours")")  [$EVENTS events, $ROWS funnel events of $PEOPLE people; ours: $(answer "$ours"); self-join: $(agree "$ours" "$selfjoin")]"
+# Peak private memory (MB) of a backend that ran the funnel alone (no workers): VmHWM less the
+# shared memory it touched.
+peak=$(q <<SQL | tail -1
+SET max_parallel_workers_per_gather = 0;
+$(ours_sql "$(conditions 4)")
+WITH s AS (SELECT pg_read_file('/proc/' || pg_backend_pid() || '/status') AS t)
+SELECT (substring(t FROM 'VmHWM:\s+(\d+)')::bigint - substring(t FROM 'RssShmem:\s+(\d+)')::bigint) / 1024 FROM s;
+SQL
+)
+echo "funnel-4-steps  ours=$(seconds "$ours")s  baseline=$(seconds "$selfjoin")s (SQL self-join chain)  ratio=$(ratio "$(seconds "$selfjoin")" "$(seconds "$ours")")  [$EVENTS events, $ROWS funnel events of $PEOPLE people; ours: $(answer "$ours"), peak ${peak} MB private memory serial; self-join: $(agree "$ours" "$selfjoin")]"
 echo "funnel-4-steps  ours=$(seconds "$ours")s  baseline=$(seconds "$lateral")s (min(ts) FILTER + LATERAL, indexed)  ratio=$(ratio "$(seconds "$lateral")" "$(seconds "$ours")")  [first-occurrence form: $(agree "$ours" "$lateral")]"
 
 growth=""
