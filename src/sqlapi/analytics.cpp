@@ -253,7 +253,6 @@ Datum cdp_sequence_trans(PG_FUNCTION_ARGS) {
     int tie_arg = nargs >= 5 ? 3 : -1;
     int conds_arg = nargs - 1;
     RowsState* s = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<RowsState*>(PG_GETARG_POINTER(0));
-    if (PG_ARGISNULL(2) || PG_ARGISNULL(conds_arg)) PG_RETURN_POINTER(s);
     if (s == nullptr) {
         if (PG_ARGISNULL(1))
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("the sequence pattern must not be null"),
@@ -262,6 +261,7 @@ Datum cdp_sequence_trans(PG_FUNCTION_ARGS) {
         s = new_state(context);
         s->pattern = MemoryContextStrdup(context, text_to_cstring(PG_GETARG_TEXT_PP(1)));
     }
+    if (PG_ARGISNULL(2) || PG_ARGISNULL(conds_arg)) PG_RETURN_POINTER(s);  // a row without a time is no event
     uint32 mask = condition_mask(s, PG_GETARG_ARRAYTYPE_P(conds_arg), "cdp.sequence_match");
     if (s->count == 0 && s->next_row == 0) check_pattern(s->pattern, s->conditions);  // once, at the first row
     int64 tie = tie_arg >= 0 && !PG_ARGISNULL(tie_arg) ? PG_GETARG_INT64(tie_arg) : 0;

@@ -77,6 +77,12 @@ GROUP BY who ORDER BY who;
 SELECT cdp.window_funnel('5 minutes', ts, true) AS one_step, cdp.window_funnel('5 minutes', ts, false) AS never
 FROM (VALUES (now())) v(ts);
 SELECT cdp.window_funnel('5 minutes', ts, true) AS no_rows FROM (SELECT now() AS ts WHERE false) v;
+-- Rows without a time are no events.
+SELECT cdp.window_funnel('5 minutes', NULL::timestamptz, true) AS funnel_without_times,
+       cdp.sequence_match('(?1)', NULL::timestamptz, true) AS match_without_times,
+       cdp.sequence_count('(?1)', NULL::timestamptz, true) AS count_without_times;
+SELECT cdp.sequence_match('(?1)', ts, true) AS match_no_rows, cdp.sequence_count('(?1)', ts, true) AS count_no_rows
+FROM (SELECT now() AS ts WHERE false) v;
 
 -- Retention: of the people active on day 0, who came back on day 1, and on day 7.
 CREATE TEMP TABLE visits (who text, day date);
