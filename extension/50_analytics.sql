@@ -237,6 +237,11 @@ BEGIN
             FROM cdp.events_by_profile e
             WHERE e.workspace_id = $2 AND e."timestamp" >= coalesce($4, '-infinity')
               AND e."timestamp" < coalesce($5, 'infinity')
+              -- only the sessions where the event happened are ordered and windowed
+              AND e.session_id IN (SELECT s.session_id FROM cdp.events s
+                                   WHERE s.workspace_id = $2 AND s."timestamp" >= coalesce($4, '-infinity')
+                                     AND s."timestamp" < coalesce($5, 'infinity')
+                                     AND coalesce(s.event, s.name, s.type) = $1)
         ), paths AS (
             SELECT f.person,
                    CASE WHEN coalesce(cardinality(f.around), 0) = $3 THEN f.around
