@@ -9,6 +9,7 @@
 
 #include "cdp/core/analytics.hpp"
 #include "cdp/core/error.hpp"
+#include "cdp/pg/aggregates.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/settings.hpp"
 
@@ -56,15 +57,6 @@ struct RowsState {
     ConditionRow* rows;
     char* pattern;       // sequence aggregates: the pattern text; NULL for funnels
 };
-
-MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* name) {
-    MemoryContext context;
-    if (!AggCheckCallContext(fcinfo, &context))
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("%s called in a non-aggregate context", name),
-                        errdetail("It is a support function of a cdp aggregate."),
-                        errhint("Call the aggregate itself, e.g. cdp.window_funnel(...).")));
-    return context;
-}
 
 RowsState* new_state(MemoryContext context) {
     auto* s = static_cast<RowsState*>(MemoryContextAllocZero(context, sizeof(RowsState)));
@@ -200,11 +192,7 @@ struct Reader {
         p += sizeof v;
         return v;
     }
-    [[noreturn]] static void corrupt(const char* why) {
-        ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("invalid serialised state of a cdp aggregate: %s", why),
-                        errdetail("Parallel workers pass aggregate states to the leader in this form."),
-                        errhint("Make sure every backend runs the same version of the cdp library.")));
-    }
+    [[noreturn]] static void corrupt(const char* why) { corrupt_aggregate_state("a cdp funnel or sequence aggregate", why); }
 };
 
 // ---- retention: bits 0-31 the conditions seen, bits 32-39 how many conditions ----------------

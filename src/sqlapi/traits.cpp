@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cdp/core/traits.hpp"
+#include "cdp/pg/aggregates.hpp"
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/spi.hpp"
@@ -63,14 +64,6 @@ Rules* rules_for(FunctionCallInfo fcinfo, int32 workspace) {
     }
     spi_finish();
     return rules;
-}
-
-MemoryContext aggregate_context(FunctionCallInfo fcinfo) {
-    MemoryContext context;
-    if (!AggCheckCallContext(fcinfo, &context))
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("a support function of cdp.merge_traits was called on its own"),
-                        errdetail("It runs only inside the aggregate."), errhint("Call cdp.merge_traits(traits, ts).")));
-    return context;
 }
 
 TraitMerger* new_state(MemoryContext context) { return make_context_owned<TraitMerger>(context)->object; }
@@ -174,12 +167,6 @@ RowTrait* row_traits(Jsonb* traits, TraitMerger* state, const Rules* rules, Micr
     return out;
 }
 
-[[noreturn]] void corrupt_state(const char* why) {
-    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("invalid serialised state of cdp.merge_traits: %s", why),
-                    errdetail("Parallel workers pass aggregate states to the leader in this form."),
-                    errhint("Make sure every backend runs the same version of the cdp library.")));
-}
-
 }  // namespace
 
 }  // namespace cdp::pg
@@ -188,7 +175,7 @@ using namespace cdp;
 using namespace cdp::pg;
 
 Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
-    MemoryContext context = aggregate_context(fcinfo);
+    MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
     auto* state = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
     if (state == nullptr) state = new_state(context);
     if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(state);  // no traits, or no time to order them by
@@ -223,7 +210,7 @@ Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
 }
 
 Datum cdp_merge_traits_combine(PG_FUNCTION_ARGS) {
-    MemoryContext context = aggregate_context(fcinfo);
+    MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
     auto* a = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
     auto* b = PG_ARGISNULL(1) ? nullptr : reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(1));
     if (b == nullptr) {
@@ -252,7 +239,7 @@ Datum cdp_merge_traits_serialize(PG_FUNCTION_ARGS) {
 }
 
 Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
-    MemoryContext context = aggregate_context(fcinfo);
+    MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
     bytea* data = PG_GETARG_BYTEA_PP(0);
     std::string_view bytes(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
     TraitMerger* state = new_state(context);
@@ -264,7 +251,7 @@ Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
             snprintf(why, sizeof why, "%s", e.what());
         }
     });
-    if (why[0] != '\0') corrupt_state(why);
+    if (why[0] != '\0') corrupt_aggregate_state("cdp.merge_traits", why);
     PG_RETURN_POINTER(state);
 }
 
