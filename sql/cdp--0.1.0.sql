@@ -501,6 +501,19 @@ CREATE AGGREGATE cdp.merge_traits(traits jsonb, ts timestamptz, source_priority 
 COMMENT ON AGGREGATE cdp.merge_traits(jsonb, timestamptz, integer, integer) IS
     'The golden record of trait objects: per trait the value its rule in cdp.trait_rules keeps (latest by default)';
 
+-- The state behind a golden record, for keeping records (a profile's, stored) and combining them
+-- later: the state of a group's rows, the record a state stands for, and two states as one.
+CREATE FUNCTION cdp_internal.merge_traits_state_final(internal) RETURNS bytea
+LANGUAGE C STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_serialize';
+CREATE AGGREGATE cdp_internal.merge_traits_state(traits jsonb, ts timestamptz, source_priority integer, workspace_id integer) (
+    SFUNC = cdp_internal.merge_traits_trans, STYPE = internal, FINALFUNC = cdp_internal.merge_traits_state_final,
+    COMBINEFUNC = cdp_internal.merge_traits_combine, SERIALFUNC = cdp_internal.merge_traits_serialize,
+    DESERIALFUNC = cdp_internal.merge_traits_deserialize, SSPACE = 2048, PARALLEL = SAFE);
+CREATE FUNCTION cdp_internal.traits_of(state bytea) RETURNS jsonb
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_traits_of';
+CREATE FUNCTION cdp_internal.merge_trait_states(a bytea, b bytea) RETURNS bytea
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_trait_states';
+
 -- from extension/50_analytics.sql
 -- Behavioural analytics in SQL: ClickHouse's windowFunnel, retention, sequenceMatch and
 -- sequenceCount as parallel-safe aggregates over cdp.events or any table, and two reports built

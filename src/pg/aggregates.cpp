@@ -13,7 +13,7 @@ MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* function) {
 
 void corrupt_aggregate_state(const char* aggregate, const char* why) {
     ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("invalid serialised state of %s: %s", aggregate, why),
-                    errdetail("Parallel workers pass aggregate states to the leader in this form."),
+                    errdetail("Aggregate states take this byte form between processes (parallel workers) and where they are kept."),
                     errhint("Make sure every backend runs the same version of the cdp library.")));
 }
 

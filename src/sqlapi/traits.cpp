@@ -25,6 +25,10 @@ PG_FUNCTION_INFO_V1(cdp_merge_traits_combine);
 PG_FUNCTION_INFO_V1(cdp_merge_traits_serialize);
 PG_FUNCTION_INFO_V1(cdp_merge_traits_deserialize);
 PG_FUNCTION_INFO_V1(cdp_merge_traits_final);
+PGDLLEXPORT Datum cdp_traits_of(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_merge_trait_states(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cdp_traits_of);
+PG_FUNCTION_INFO_V1(cdp_merge_trait_states);
 }
 
 namespace cdp::pg {
@@ -225,24 +229,11 @@ Datum cdp_merge_traits_combine(PG_FUNCTION_ARGS) {
     PG_RETURN_POINTER(a);
 }
 
-Datum cdp_merge_traits_serialize(PG_FUNCTION_ARGS) {
-    auto* state = reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
-    // The bytes are owned by the call's memory context: palloc below may fail with them alive.
-    ContextOwned<std::string>* bytes = make_context_owned<std::string>(CurrentMemoryContext);
-    guarded([&] { *bytes->object = state->write(); });
-    size_t size = bytes->object->size();
-    auto* out = static_cast<bytea*>(palloc(VARHDRSZ + size));
-    SET_VARSIZE(out, VARHDRSZ + size);
-    memcpy(VARDATA(out), bytes->object->data(), size);
-    bytes->release();
-    PG_RETURN_BYTEA_P(out);
-}
+namespace {
 
-Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
-    MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
-    bytea* data = PG_GETARG_BYTEA_PP(0);
+// A state read back from its bytes into `state`; a clear error when they are not one.
+void read_state(bytea* data, TraitMerger* state) {
     std::string_view bytes(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
-    TraitMerger* state = new_state(context);
     char why[128] = "";
     guarded([&] {
         try {
@@ -252,12 +243,23 @@ Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
         }
     });
     if (why[0] != '\0') corrupt_aggregate_state("cdp.merge_traits", why);
-    PG_RETURN_POINTER(state);
 }
 
-Datum cdp_merge_traits_final(PG_FUNCTION_ARGS) {
-    if (PG_ARGISNULL(0)) PG_RETURN_NULL();
-    auto* state = reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
+// A state's bytes as a bytea (palloc'd).
+bytea* state_bytes(const TraitMerger* state) {
+    // The bytes are owned by the call's memory context: palloc below may fail with them alive.
+    ContextOwned<std::string>* bytes = make_context_owned<std::string>(CurrentMemoryContext);
+    guarded([&] { *bytes->object = state->write(); });
+    size_t size = bytes->object->size();
+    auto* out = static_cast<bytea*>(palloc(VARHDRSZ + size));
+    SET_VARSIZE(out, VARHDRSZ + size);
+    memcpy(VARDATA(out), bytes->object->data(), size);
+    bytes->release();
+    return out;
+}
+
+// The golden record of a state, as jsonb.
+Datum record_of(const TraitMerger* state) {
     // The survivors are owned by the call's memory context while the object is written around
     // them (escape_json and jsonb_in may fail with them alive).
     using Survivors = std::vector<std::pair<std::string, std::string>>;
@@ -276,5 +278,42 @@ Datum cdp_merge_traits_final(PG_FUNCTION_ARGS) {
     }
     appendStringInfoChar(&buf, '}');
     survivors->release();
-    PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+    return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 }
+
+}  // namespace
+
+Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
+    MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
+    TraitMerger* state = new_state(context);
+    read_state(PG_GETARG_BYTEA_PP(0), state);
+    PG_RETURN_POINTER(state);
+}
+
+Datum cdp_merge_traits_final(PG_FUNCTION_ARGS) {
+    if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+    PG_RETURN_DATUM(record_of(reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0))));
+}
+
+// cdp_internal.traits_of(state bytea): the golden record a stored state stands for.
+Datum cdp_traits_of(PG_FUNCTION_ARGS) {
+    TraitMerger* state = new_state(CurrentMemoryContext);
+    read_state(PG_GETARG_BYTEA_PP(0), state);
+    PG_RETURN_DATUM(record_of(state));
+}
+
+// cdp_internal.merge_trait_states(a bytea, b bytea): one state holding what both saw (two
+// profiles found to be one person).
+Datum cdp_merge_trait_states(PG_FUNCTION_ARGS) {
+    TraitMerger* a = new_state(CurrentMemoryContext);
+    TraitMerger* b = new_state(CurrentMemoryContext);
+    read_state(PG_GETARG_BYTEA_PP(0), a);
+    read_state(PG_GETARG_BYTEA_PP(1), b);
+    guarded([&] { a->merge(std::move(*b)); });
+    PG_RETURN_BYTEA_P(state_bytes(a));
+}
+
+Datum cdp_merge_traits_serialize(PG_FUNCTION_ARGS) {
+    PG_RETURN_BYTEA_P(state_bytes(reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0))));
+}
+

@@ -55,6 +55,19 @@ SELECT cdp.merge_traits(traits, ts, priority, :ws) = (
 FROM (SELECT * FROM sarah_sources UNION ALL SELECT * FROM second_device) s;
 -- favourite: laptops, now seen three times to headphones' two; tags gain app-user.
 
+-- Records can be kept as states and combined later (how stored profiles merge): the state of
+-- each side, merged, stands for the same record as all the rows at once.
+SELECT cdp_internal.traits_of(cdp_internal.merge_traits_state(traits, ts, priority, :ws))
+         = cdp.merge_traits(traits, ts, priority, :ws) AS state_stands_for_the_record
+FROM sarah_sources;
+SELECT cdp_internal.traits_of(cdp_internal.merge_trait_states(
+         (SELECT cdp_internal.merge_traits_state(traits, ts, priority, :ws) FROM second_device),
+         (SELECT cdp_internal.merge_traits_state(traits, ts, priority, :ws) FROM sarah_sources)))
+       = (SELECT cdp.merge_traits(traits, ts, priority, :ws)
+          FROM (SELECT * FROM sarah_sources UNION ALL SELECT * FROM second_device) s) AS merged_states_agree;
+SELECT cdp_internal.traits_of('\x0102'::bytea);
+\echo :LAST_ERROR_SQLSTATE
+
 -- Parallel plans combine partial records and agree with a serial run (few, large groups: where
 -- splitting the work pays, and the planner does it).
 CREATE TABLE trait_rows AS
