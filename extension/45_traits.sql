@@ -77,3 +77,43 @@ CREATE FUNCTION cdp_internal.traits_of(state bytea) RETURNS jsonb
 LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_traits_of';
 CREATE FUNCTION cdp_internal.merge_trait_states(a bytea, b bytea) RETURNS bytea
 LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_trait_states';
+
+-- The golden record of every profile, kept by ingest in the same transaction as the events
+-- (cdp.update_profiles): the merge state of the traits its events carried (identify and group
+-- traits, context.traits), and when it was first and last seen. A merge folds the absorbed
+-- profile's record into the survivor's; a split rebuilds the parts' records from their events.
+CREATE TABLE cdp_internal.profile_state (
+    workspace_id integer NOT NULL,
+    profile_id bigint NOT NULL,
+    traits bytea NOT NULL,                -- cdp_internal.traits_of(traits) is the record
+    first_seen timestamptz NOT NULL,
+    last_seen timestamptz NOT NULL,
+    PRIMARY KEY (workspace_id, profile_id)
+) WITH (fillfactor = 70);                 -- rewritten by every batch that sees the profile: heap-only updates
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.profile_state', '');
+
+CREATE VIEW cdp.profile_records AS
+SELECT p.workspace_id, p.profile_id, coalesce(cdp_internal.traits_of(s.traits), '{}'::jsonb) AS traits,
+       s.first_seen, s.last_seen
+FROM cdp.profiles p LEFT JOIN cdp_internal.profile_state s USING (workspace_id, profile_id)
+WHERE p.merged_into IS NULL;
+COMMENT ON VIEW cdp.profile_records IS
+    'The golden record of each live profile: its traits by the rules of cdp.trait_rules, first and last seen';
+
+-- The records of some profiles rebuilt from their events (after a split: each part keeps what
+-- its own identifiers' events said).
+CREATE FUNCTION cdp_internal.recompute_profile_records(workspace integer, profiles bigint[]) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DELETE FROM cdp_internal.profile_state WHERE workspace_id = workspace AND profile_id = ANY (profiles);
+INSERT INTO cdp_internal.profile_state (workspace_id, profile_id, traits, first_seen, last_seen)
+SELECT workspace, e.current_profile_id,
+       cdp_internal.merge_traits_state(t.traits, e."timestamp", NULL, workspace),
+       min(e."timestamp"), max(e."timestamp")
+FROM cdp.events_by_profile e
+CROSS JOIN LATERAL (VALUES
+    (CASE WHEN e.type IN ('identify', 'group') AND jsonb_typeof(e.traits) = 'object' THEN e.traits END),
+    (CASE WHEN jsonb_typeof(e.context -> 'traits') = 'object' THEN e.context -> 'traits' END)) AS t(traits)
+WHERE e.workspace_id = workspace AND e.current_profile_id = ANY (profiles)
+GROUP BY e.current_profile_id;
+$$;

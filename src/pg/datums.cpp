@@ -14,6 +14,9 @@ Datum int8_array(Datum* items, int n) {
 Datum uuid_array(Datum* items, int n) {
     return PointerGetDatum(construct_array(items, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
+Datum bytea_array(Datum* items, int n) {
+    return PointerGetDatum(construct_array(items, n, BYTEAOID, -1, false, TYPALIGN_INT));
+}
 Datum timestamptz_array(Datum* items, int n) {
     return PointerGetDatum(construct_array(items, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

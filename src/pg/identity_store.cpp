@@ -99,7 +99,8 @@ IdentityRules* load_identity_rules(int32 workspace, MemoryContext owner) {
     return rules;
 }
 
-void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRules& rules) {
+void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRules& rules,
+                   std::vector<std::pair<int64, int64>>* moved) {
     static SPIPlanPtr cut_plan = nullptr, load_plan = nullptr, counts_plan = nullptr, ids_plan = nullptr, profiles_plan = nullptr,
                       move_plan = nullptr, edges_plan = nullptr, changes_plan = nullptr;
     const char* country = setting_phone_country != nullptr ? setting_phone_country : "";
@@ -298,6 +299,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
                     from[nm] = Int64GetDatum(profile);
                     to[nm] = Int64GetDatum(final_profile);
                     ++nm;
+                    if (moved != nullptr) moved->emplace_back(profile, final_profile);
                 }
             }
         });

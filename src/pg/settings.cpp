@@ -13,6 +13,7 @@ int setting_max_batch_bytes = 500 * 1024;
 bool setting_stitch_identities = true;
 char* setting_phone_country = nullptr;
 int setting_analytics_max_rows = 1'000'000;
+bool setting_update_profiles = true;
 
 namespace {
 
@@ -72,6 +73,9 @@ void define_settings() {
                                "Country assumed for phone numbers written without a country code.",
                                "An ISO 3166 alpha-2 code such as 'US'; '' leaves such numbers out.",
                                &setting_phone_country, "", PGC_USERSET, 0, check_phone_country, nullptr, nullptr);
+    DefineCustomBoolVariable("cdp.update_profiles", "Whether ingest keeps each profile's golden record current.",
+                             "Needs cdp.stitch_identities; off leaves cdp_internal.profile_state as it is.",
+                             &setting_update_profiles, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("cdp.analytics_max_rows_per_group",
                             "Most rows one group of a funnel or sequence aggregate may hold.",
                             "Only rows satisfying a condition are held, 24 bytes each.", &setting_analytics_max_rows,

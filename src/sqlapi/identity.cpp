@@ -10,6 +10,7 @@
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/identity_store.hpp"
+#include "cdp/pg/profile_store.hpp"
 #include "cdp/pg/settings.hpp"
 #include "cdp/pg/spi.hpp"
 
@@ -70,6 +71,14 @@ void unknown_identifier(const Identifier& id) {
                     errmsg("identifier %s \"%s\" belongs to no profile", id.type.c_str(), id.value.c_str()),
                     errdetail("cdp.identifiers has no profile for it (never seen, or blocked)."),
                     errhint("Check the type and value; cdp.normalise_identifier shows the stored form.")));
+}
+
+// After a split, each part's record is rebuilt from its own events.
+void recompute_parts(int32 workspace, const ProfilePart* parts, int n) {
+    if (n == 0 || !setting_update_profiles) return;
+    auto* ids = static_cast<int64*>(palloc(sizeof(int64) * n));
+    for (int i = 0; i < n; ++i) ids[i] = parts[i].profile_id;
+    recompute_profile_records(workspace, ids, n);
 }
 
 void return_parts(FunctionCallInfo fcinfo, const ProfilePart* parts, int n) {
@@ -326,6 +335,7 @@ Datum cdp_unlink(PG_FUNCTION_ARGS) {
     int64 profile = profile_of(workspace, *a);
     int n = 0;
     ProfilePart* parts = profile != 0 ? split_profile(workspace, profile, *a, *b, "unlinked", &n) : nullptr;
+    recompute_parts(workspace, parts, n);
     spi_finish();
     return_parts(fcinfo, parts, n);
     return (Datum)0;
@@ -356,6 +366,7 @@ Datum cdp_block_identifier(PG_FUNCTION_ARGS) {
                    3, types, args, nullptr, false);
     int n = 0;
     ProfilePart* parts = split_profile(workspace, profile, id, id, "blocked", &n);
+    recompute_parts(workspace, parts, n);
     spi_finish();
     return_parts(fcinfo, parts, n);
     return (Datum)0;

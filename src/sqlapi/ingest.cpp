@@ -12,6 +12,7 @@
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/identity_store.hpp"
 #include "cdp/pg/jsonb.hpp"
+#include "cdp/pg/profile_store.hpp"
 #include "cdp/pg/row_writer.hpp"
 #include "cdp/pg/settings.hpp"
 #include "cdp/pg/spi.hpp"
@@ -47,6 +48,7 @@ struct IngestWork {
     std::vector<ActorKey> changed_actors;             // those whose sessions moved on, in key order
     std::vector<Micros> months;                       // first instant of each month with events
     std::vector<Hash128> sorted_hashes;               // message hashes of the events, sorted
+    std::vector<std::pair<int64, int64>> moved_profiles;  // merged by this batch: (absorbed, survivor)
     size_t payload_bytes = 0;
 
     void clear() {
@@ -57,6 +59,7 @@ struct IngestWork {
         actors.clear();
         months.clear();
         sorted_hashes.clear();
+        moved_profiles.clear();
         payload_bytes = 0;
     }
 };
@@ -556,7 +559,9 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
         if (setting_stitch_identities) {
             lock_identity(workspace);
             IdentityRules* rules = load_identity_rules(workspace, batch_context);
-            stitch_events(work->batch.events, workspace, *rules);
+            stitch_events(work->batch.events, workspace, *rules, &work->moved_profiles);
+            if (setting_update_profiles)
+                update_profile_records(work->batch.events, work->moved_profiles, workspace, batch_context);
         }
         ensure_partitions(work, cdp_namespace);
         write_events(work, workspace, events_relid);

@@ -31,6 +31,7 @@ Datum text_array(Datum* items, int n);
 Datum int8_array(Datum* items, int n);
 Datum uuid_array(Datum* items, int n);
 Datum timestamptz_array(Datum* items, int n);
+Datum bytea_array(Datum* items, int n);
 Datum uuid_datum(const Hash128& h);
 
 }  // namespace cdp::pg

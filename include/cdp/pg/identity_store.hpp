@@ -2,6 +2,7 @@
 // core's identity graph, writes back only what changed. Callers hold an SPI connection.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "cdp/core/event.hpp"
@@ -18,8 +19,11 @@ void lock_identity(int32 workspace);
 // cdp.identity_blocklist. Returns a context-owned object (freed with the context).
 IdentityRules* load_identity_rules(int32 workspace, MemoryContext owner);
 
-// Links the identifiers of the events into profiles and sets each event's profile_id.
-void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRules& rules);
+// Links the identifiers of the events into profiles and sets each event's profile_id. When
+// `moved` is given, it receives each existing profile the batch merged into another, as
+// (absorbed, survivor).
+void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRules& rules,
+                   std::vector<std::pair<int64, int64>>* moved = nullptr);
 
 // Selects the merged edges inside a profile into SPI_tuptable: a_type, a_value, b_type, b_value,
 // source, event_id, first_seen, oldest first.

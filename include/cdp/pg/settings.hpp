@@ -16,6 +16,7 @@ extern int setting_max_batch_bytes;      // cdp.max_batch_bytes
 extern bool setting_stitch_identities;   // cdp.stitch_identities: ingest runs identity resolution
 extern char* setting_phone_country;      // cdp.phone_default_country: ISO 3166 alpha-2, or ""
 extern int setting_analytics_max_rows;   // cdp.analytics_max_rows_per_group
+extern bool setting_update_profiles;     // cdp.update_profiles: ingest keeps profile records
 
 void define_settings();
 

@@ -1,0 +1,23 @@
+// Profile records kept by ingest (cdp_internal.profile_state): per profile the merge state of
+// the traits its events carried, and when it was first and last seen. Callers hold an SPI
+// connection and the workspace's identity lock.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "cdp/core/event.hpp"
+#include "cdp/pg/postgres.hpp"
+
+namespace cdp::pg {
+
+// Folds a stitched batch into the records of its profiles: identify and group traits and
+// context.traits by the rules of cdp.trait_rules, first and last seen; the records of the
+// profiles the batch merged (`moved`: absorbed, survivor) go into their survivors'.
+void update_profile_records(const std::vector<Event>& events, const std::vector<std::pair<int64, int64>>& moved,
+                            int32 workspace, MemoryContext context);
+
+// Rebuilds the records of the given profiles from their events (after a split).
+void recompute_profile_records(int32 workspace, const int64* profiles, int n);
+
+}  // namespace cdp::pg

@@ -1,0 +1,180 @@
+#include "cdp/pg/profile_store.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <map>
+#include <string>
+
+#include "cdp/core/traits.hpp"
+#include "cdp/pg/aggregates.hpp"
+#include "cdp/pg/datums.hpp"
+#include "cdp/pg/guard.hpp"
+#include "cdp/pg/jsonb.hpp"
+#include "cdp/pg/spi.hpp"
+#include "cdp/pg/trait_input.hpp"
+
+namespace cdp::pg {
+
+namespace {
+
+struct Record {
+    TraitMerger traits;
+    Micros first_seen = INT64_MAX;
+    Micros last_seen = INT64_MIN;
+};
+
+// All C++ state of one update, owned by the caller's memory context.
+struct ProfileUpdate {
+    TraitRules rules;
+    std::map<int64, Record> records;   // survivors: the profiles whose records are written
+    std::map<int64, int64> survivor;   // absorbed profile -> the profile it went into
+    std::vector<int64> load;           // every profile whose stored record is read, in order
+};
+
+// The traits object an event brings, for each place one can be: identify and group calls'
+// traits, and any event's context.traits.
+void traits_of_event(const Event& e, const rapidjson::Value** out) {
+    out[0] = (e.type == EventType::Identify || e.type == EventType::Group) && e.traits != nullptr &&
+                     e.traits->IsObject()
+                 ? e.traits
+                 : nullptr;
+    out[1] = nullptr;
+    if (e.context != nullptr && e.context->IsObject()) {
+        auto it = e.context->FindMember("traits");
+        if (it != e.context->MemberEnd() && it->value.IsObject()) out[1] = &it->value;
+    }
+}
+
+}  // namespace
+
+void update_profile_records(const std::vector<Event>& events, const std::vector<std::pair<int64, int64>>& moved,
+                            int32 workspace, MemoryContext context) {
+    ProfileUpdate* u = make_context_owned<ProfileUpdate>(context)->object;
+    load_trait_rules(workspace, &u->rules);
+    MemoryContext row_context = AllocSetContextCreate(context, "cdp profile traits", ALLOCSET_DEFAULT_SIZES);
+    for (const Event& e : events) {
+        if (e.profile_id == 0) continue;
+        Record* r = nullptr;
+        const rapidjson::Value* objects[2];
+        guarded([&] {
+            r = &u->records[e.profile_id];
+            r->first_seen = std::min(r->first_seen, e.timestamp);
+            r->last_seen = std::max(r->last_seen, e.timestamp);
+            traits_of_event(e, objects);
+        });
+        for (const rapidjson::Value* object : objects) {
+            if (object == nullptr || object->MemberCount() == 0) continue;
+            MemoryContext old = MemoryContextSwitchTo(row_context);
+            Jsonb* traits = DatumGetJsonbP(jsonb_from_json(*object));  // jsonb's own text for every value
+            add_jsonb_traits(&r->traits, traits, u->rules, e.timestamp, TraitMerger::kNoPriority);
+            MemoryContextSwitchTo(old);
+            MemoryContextReset(row_context);
+        }
+    }
+    MemoryContextDelete(row_context);
+    guarded([&] {
+        for (const auto& [absorbed, survivor] : moved) {
+            u->survivor[absorbed] = survivor;
+            u->records[survivor];  // the survivor's record is rewritten with the absorbed one's
+            u->records.erase(absorbed);
+        }
+        for (const auto& [profile, record] : u->records) u->load.push_back(profile);
+        for (const auto& [absorbed, survivor] : u->survivor) u->load.push_back(absorbed);
+        std::sort(u->load.begin(), u->load.end());  // the lock order
+    });
+    if (u->records.empty()) return;
+
+    // The stored records, locked until the transaction ends.
+    int n = static_cast<int>(u->load.size());
+    Datum* ids = datums(n);
+    for (int i = 0; i < n; ++i) ids[i] = Int64GetDatum(u->load[static_cast<size_t>(i)]);
+    {
+        static SPIPlanPtr plan = nullptr;
+        static BlockNumber planned_blocks = 0;
+        Oid relid = get_relname_relid("profile_state", get_namespace_oid("cdp_internal", false));
+        Oid types[] = {INT4OID, INT8ARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace), int8_array(ids, n)};
+        spi_run_cached_growing(&plan, &planned_blocks, relid,
+                               "SELECT s.profile_id, s.traits, s.first_seen, s.last_seen"
+                               " FROM unnest($2) AS p(id) CROSS JOIN LATERAL ("
+                               "  SELECT * FROM cdp_internal.profile_state s"
+                               "  WHERE s.workspace_id = $1 AND s.profile_id = p.id FOR UPDATE) s",
+                               2, types, args, nullptr, false);
+    }
+    for (uint64 row = 0; row < SPI_processed; ++row) {
+        bool isnull;
+        HeapTuple tup = SPI_tuptable->vals[row];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        int64 profile = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+        bytea* bytes = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
+        Micros first = to_unix(DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull)));
+        Micros last = to_unix(DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull)));
+        std::string_view data(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+        char why[128] = "";
+        guarded([&] {
+            auto it = u->survivor.find(profile);
+            Record& r = u->records[it != u->survivor.end() ? it->second : profile];
+            r.first_seen = std::min(r.first_seen, first);
+            r.last_seen = std::max(r.last_seen, last);
+            try {
+                r.traits.merge(TraitMerger::read(data));
+            } catch (const std::runtime_error& e) {
+                snprintf(why, sizeof why, "%s", e.what());
+            }
+        });
+        if (why[0] != '\0') corrupt_aggregate_state("a profile record (cdp_internal.profile_state)", why);
+    }
+
+    // The survivors' records written back; the absorbed ones' are gone into them.
+    int m = static_cast<int>(u->records.size());
+    Datum *profiles = datums(m), *states = datums(m), *firsts = datums(m), *lasts = datums(m);
+    int k = 0;
+    for (const auto& [profile, record] : u->records) {
+        ContextOwned<std::string>* bytes = make_context_owned<std::string>(CurrentMemoryContext);
+        guarded([&] { *bytes->object = record.traits.write(); });
+        auto* b = static_cast<bytea*>(palloc(VARHDRSZ + bytes->object->size()));
+        SET_VARSIZE(b, VARHDRSZ + bytes->object->size());
+        memcpy(VARDATA(b), bytes->object->data(), bytes->object->size());
+        bytes->release();
+        profiles[k] = Int64GetDatum(profile);
+        states[k] = PointerGetDatum(b);
+        firsts[k] = TimestampTzGetDatum(to_postgres(record.first_seen));
+        lasts[k] = TimestampTzGetDatum(to_postgres(record.last_seen));
+        ++k;
+    }
+    {
+        static SPIPlanPtr plan = nullptr;
+        Oid types[] = {INT4OID, INT8ARRAYOID, BYTEAARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace), int8_array(profiles, m), bytea_array(states, m),
+                        timestamptz_array(firsts, m), timestamptz_array(lasts, m)};
+        spi_run_cached(&plan,
+                       "INSERT INTO cdp_internal.profile_state AS s (workspace_id, profile_id, traits, first_seen, last_seen)"
+                       " SELECT $1, p, t, f, l FROM unnest($2, $3, $4, $5) AS u(p, t, f, l) ORDER BY p"
+                       " ON CONFLICT (workspace_id, profile_id) DO UPDATE SET traits = excluded.traits,"
+                       "  first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+                       5, types, args, nullptr, false);
+    }
+    if (!u->survivor.empty()) {
+        static SPIPlanPtr plan = nullptr;
+        int na = static_cast<int>(u->survivor.size());
+        Datum* absorbed = datums(na);
+        int a = 0;
+        for (const auto& [profile, survivor] : u->survivor) absorbed[a++] = Int64GetDatum(profile);
+        Oid types[] = {INT4OID, INT8ARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace), int8_array(absorbed, na)};
+        spi_run_cached(&plan, "DELETE FROM cdp_internal.profile_state WHERE workspace_id = $1 AND profile_id = ANY ($2)",
+                       2, types, args, nullptr, false);
+    }
+}
+
+void recompute_profile_records(int32 workspace, const int64* profiles, int n) {
+    if (n == 0) return;
+    static SPIPlanPtr plan = nullptr;
+    Datum* ids = datums(n);
+    for (int i = 0; i < n; ++i) ids[i] = Int64GetDatum(profiles[i]);
+    Oid types[] = {INT4OID, INT8ARRAYOID};
+    Datum args[] = {Int32GetDatum(workspace), int8_array(ids, n)};
+    spi_run_cached(&plan, "SELECT cdp_internal.recompute_profile_records($1, $2)", 2, types, args, nullptr, false);
+}
+
+}  // namespace cdp::pg
