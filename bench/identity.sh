@@ -94,7 +94,7 @@ echo "identity-components-memory  ours peak ${mem} MB private memory of the back
 
 # The stored identity graph, built from the same edges.
 q <<'SQL' >/dev/null
-TRUNCATE cdp.identifiers, cdp.identity_edges, cdp.identity_changes, cdp.profiles,
+TRUNCATE cdp.identifiers, cdp.identity_edges, cdp.identity_changes, cdp.profiles, cdp_internal.profile_state,
          cdp.events, cdp.rejected_events, cdp_internal.message_ids, cdp_internal.session_state;
 -- people here hold up to six anonymous ids; let new ones join
 INSERT INTO cdp.identity_rules (workspace_id, id_type, priority, max_per_profile) VALUES (1, 'anonymous_id', 5, 50)
