@@ -554,6 +554,11 @@ WHERE e.workspace_id = workspace AND e.current_profile_id = ANY (profiles)
 GROUP BY e.current_profile_id;
 $$;
 
+CREATE FUNCTION cdp.rebuild_profile_records(workspace_id integer DEFAULT 1) RETURNS bigint
+LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cdp_rebuild_profile_records';
+COMMENT ON FUNCTION cdp.rebuild_profile_records(integer) IS
+    'Rebuilds every live profile''s record from its events (after ingest with cdp.update_profiles off, or new trait rules); returns how many';
+
 -- from extension/50_analytics.sql
 -- Behavioural analytics in SQL: ClickHouse's windowFunnel, retention, sequenceMatch and
 -- sequenceCount as parallel-safe aggregates over cdp.events or any table, and two reports built

@@ -25,6 +25,8 @@ PG_FUNCTION_INFO_V1(cdp_explain_identity);
 PG_FUNCTION_INFO_V1(cdp_unlink);
 PG_FUNCTION_INFO_V1(cdp_block_identifier);
 PG_FUNCTION_INFO_V1(cdp_connected_components);
+PGDLLEXPORT Datum cdp_rebuild_profile_records(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cdp_rebuild_profile_records);
 }
 
 namespace cdp::pg {
@@ -458,4 +460,26 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return (Datum)0;
+}
+
+// cdp.rebuild_profile_records(workspace_id): every live profile's record rebuilt from its
+// events (after ingest ran with cdp.update_profiles off, or after changing cdp.trait_rules).
+Datum cdp_rebuild_profile_records(PG_FUNCTION_ARGS) {
+    int32 workspace = PG_GETARG_INT32(0);
+    spi_connect();
+    lock_identity(workspace);  // no ingest changes profiles meanwhile
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID};
+    Datum args[] = {Int32GetDatum(workspace)};
+    spi_run_cached(&plan, "SELECT profile_id FROM cdp.profiles WHERE workspace_id = $1 AND merged_into IS NULL",
+                   1, types, args, nullptr, true);
+    int n = static_cast<int>(SPI_processed);
+    auto* ids = static_cast<int64*>(palloc(sizeof(int64) * std::max(n, 1)));
+    for (int i = 0; i < n; ++i) {
+        bool isnull;
+        ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+    recompute_profile_records(workspace, ids, n);
+    spi_finish();
+    PG_RETURN_INT64(n);
 }

@@ -49,3 +49,7 @@ SELECT * FROM cdp.ingest($$[
 SELECT traits ->> 'plan' AS plan_still FROM cdp.profile_records
 WHERE workspace_id = :ws AND traits ? 'email';
 RESET cdp.update_profiles;
+-- A rebuild catches up with what ingest skipped (and applies rules changed since).
+SELECT cdp.rebuild_profile_records(:ws) AS profiles_rebuilt;
+SELECT traits ->> 'plan' AS plan_now FROM cdp.profile_records
+WHERE workspace_id = :ws AND traits ? 'email';
