@@ -83,6 +83,9 @@ SELECT step, step_name, users, conversion_from_previous, conversion_from_first, 
 FROM cdp.funnel_report(ARRAY['Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed'], '1 hour');
 \echo '-- what people do right after adding a product to the cart'
 SELECT * FROM cdp.paths('Product Added', depth => 2, top_n => 5);
+\echo '-- golden records kept by ingest: the profiles that know the most about their person'
+SELECT profile_id, traits, first_seen, last_seen FROM cdp.profile_records
+ORDER BY (SELECT count(*) FROM jsonb_object_keys(traits)) DESC, profile_id LIMIT 3;
 \echo '-- rejected events by reason (nothing is lost: the raw text is kept)'
 SELECT reason, count(*) AS items, min(detail) AS example FROM cdp.rejected_events GROUP BY reason ORDER BY items DESC;
 SQL
