@@ -69,12 +69,17 @@ COMMENT ON AGGREGATE cdp.merge_traits(jsonb, timestamptz, integer, integer) IS
 -- later: the state of a group's rows, the record a state stands for, and two states as one.
 CREATE FUNCTION cdp_internal.merge_traits_state_final(internal) RETURNS bytea
 LANGUAGE C STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_serialize';
-CREATE AGGREGATE cdp_internal.merge_traits_state(traits jsonb, ts timestamptz, source_priority integer, workspace_id integer) (
+CREATE FUNCTION cdp_internal.merge_traits_trans(internal, jsonb, timestamptz, integer, integer, text, text) RETURNS internal
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_traits_trans';
+CREATE AGGREGATE cdp_internal.merge_traits_state(traits jsonb, ts timestamptz, source_priority integer, workspace_id integer,
+                                                 source text, event_id text) (
     SFUNC = cdp_internal.merge_traits_trans, STYPE = internal, FINALFUNC = cdp_internal.merge_traits_state_final,
     COMBINEFUNC = cdp_internal.merge_traits_combine, SERIALFUNC = cdp_internal.merge_traits_serialize,
     DESERIALFUNC = cdp_internal.merge_traits_deserialize, SSPACE = 2048, PARALLEL = SAFE);
 CREATE FUNCTION cdp_internal.traits_of(state bytea) RETURNS jsonb
 LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_traits_of';
+CREATE FUNCTION cdp_internal.trait_sources_of(state bytea) RETURNS jsonb
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_trait_sources_of';
 CREATE FUNCTION cdp_internal.merge_trait_states(a bytea, b bytea) RETURNS bytea
 LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_trait_states';
 
@@ -94,11 +99,11 @@ SELECT pg_catalog.pg_extension_config_dump('cdp_internal.profile_state', '');
 
 CREATE VIEW cdp.profile_records AS
 SELECT p.workspace_id, p.profile_id, coalesce(cdp_internal.traits_of(s.traits), '{}'::jsonb) AS traits,
-       s.first_seen, s.last_seen
+       coalesce(cdp_internal.trait_sources_of(s.traits), '{}'::jsonb) AS trait_sources, s.first_seen, s.last_seen
 FROM cdp.profiles p LEFT JOIN cdp_internal.profile_state s USING (workspace_id, profile_id)
 WHERE p.merged_into IS NULL;
 COMMENT ON VIEW cdp.profile_records IS
-    'The golden record of each live profile: its traits by the rules of cdp.trait_rules, first and last seen';
+    'The golden record of each live profile: its traits by the rules of cdp.trait_rules, where and when each came from, first and last seen';
 
 -- The records of some profiles rebuilt from their events (after a split: each part keeps what
 -- its own identifiers' events said).
@@ -108,12 +113,13 @@ AS $$
 DELETE FROM cdp_internal.profile_state WHERE workspace_id = workspace AND profile_id = ANY (profiles);
 INSERT INTO cdp_internal.profile_state (workspace_id, profile_id, traits, first_seen, last_seen)
 SELECT workspace, e.current_profile_id,
-       cdp_internal.merge_traits_state(t.traits, e."timestamp", NULL, workspace),
+       cdp_internal.merge_traits_state(t.traits, e."timestamp", NULL, workspace, t.source, e.event_id),
        min(e."timestamp"), max(e."timestamp")
 FROM cdp.events_by_profile e
 CROSS JOIN LATERAL (VALUES
-    (CASE WHEN e.type IN ('identify', 'group') AND jsonb_typeof(e.traits) = 'object' THEN e.traits END),
-    (CASE WHEN jsonb_typeof(e.context -> 'traits') = 'object' THEN e.context -> 'traits' END)) AS t(traits)
+    (CASE WHEN e.type IN ('identify', 'group') AND jsonb_typeof(e.traits) = 'object' THEN e.traits END, e.type),
+    (CASE WHEN jsonb_typeof(e.context -> 'traits') = 'object' THEN e.context -> 'traits' END, 'context.traits'))
+  AS t(traits, source)
 WHERE e.workspace_id = workspace AND e.current_profile_id = ANY (profiles)
 GROUP BY e.current_profile_id;
 $$;

@@ -83,10 +83,12 @@ bool TraitMerger::may_matter(std::string_view key, Survivorship rule, Micros ts,
     }
 }
 
-void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priority) {
+void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priority, Provenance from) {
     bool is_null = v.kind == TraitValue::Null;
+    Survivorship best_rule = t.rule;
     switch (t.rule) {
-        case Survivorship::Union:
+        case Survivorship::Union: {
+            size_t before = t.members.size();
             if (v.kind == TraitValue::Array) {
                 for (size_t i = 0; i < v.element_count; ++i)
                     if (v.elements[i] != "null" && t.members.find(v.elements[i]) == t.members.end())
@@ -94,13 +96,17 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
             } else if (!is_null && t.members.find(v.json) == t.members.end()) {
                 t.members.emplace(v.json);
             }
-            return;
+            if (is_null && before == t.members.size()) return;
+            best_rule = Survivorship::Latest;  // best: the latest contribution, for sources()
+            break;
+        }
         case Survivorship::MostFrequent:
             if (!is_null) {
                 auto it = t.counts.find(v.json);
                 if (it != t.counts.end()) ++it->second;
                 else t.counts.emplace(std::string(v.json), 1);
             }
+            best_rule = Survivorship::Latest;
             break;
         case Survivorship::Max:
         case Survivorship::Min:
@@ -109,23 +115,26 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
         default:
             break;
     }
-    if (!t.has || better(t.rule, ts, priority, v, t.best)) {
+    if (!t.has || better(best_rule, ts, priority, v, t.best)) {
         t.best.value.kind = v.kind;
         t.best.value.json.assign(v.json.data(), v.json.size());  // the old text's room is reused
         t.best.value.number = v.number;
         t.best.ts = ts;
         t.best.priority = priority;
+        t.best.source.assign(from.source.data(), from.source.size());
+        t.best.event_id.assign(from.event_id.data(), from.event_id.size());
         t.has = true;
     }
 }
 
-void TraitMerger::add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority) {
+void TraitMerger::add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority,
+                      Provenance from) {
     auto it = traits_.find(key);
     if (it == traits_.end()) {
         it = traits_.emplace(std::string(key), Trait{}).first;
         it->second.rule = rule;
     }
-    offer(it->second, value, ts, priority);
+    offer(it->second, value, ts, priority, from);
 }
 
 void TraitMerger::merge(TraitMerger&& other) {
@@ -136,7 +145,9 @@ void TraitMerger::merge(TraitMerger&& other) {
             continue;
         }
         Trait& mine = it->second;
-        if (theirs.has && (!mine.has || better(mine.rule, theirs.best, mine.best))) {
+        Survivorship best_rule =
+            mine.rule == Survivorship::Union || mine.rule == Survivorship::MostFrequent ? Survivorship::Latest : mine.rule;
+        if (theirs.has && (!mine.has || better(best_rule, theirs.best, mine.best))) {
             mine.best = std::move(theirs.best);
             mine.has = true;
         }
@@ -172,6 +183,15 @@ std::vector<std::pair<std::string, std::string>> TraitMerger::result() const {
             }
         }
         if (t.has) out.emplace_back(key, t.best.value.json);
+    }
+    return out;
+}
+
+std::vector<TraitSource> TraitMerger::sources() const {
+    std::vector<TraitSource> out;
+    for (const auto& [key, t] : traits_) {
+        if (!t.has || (t.rule == Survivorship::Union && t.members.empty())) continue;
+        out.push_back({key, t.best.ts, t.best.source, t.best.event_id});
     }
     return out;
 }
@@ -226,6 +246,8 @@ std::string TraitMerger::write() const {
         o.put<double>(t.best.value.number);
         o.put<std::int64_t>(t.best.ts);
         o.put<std::int32_t>(t.best.priority);
+        o.text(t.best.source);
+        o.text(t.best.event_id);
         o.put<std::uint32_t>(static_cast<std::uint32_t>(t.counts.size()));
         for (const auto& [json, n] : t.counts) {
             o.text(json);
@@ -256,6 +278,8 @@ TraitMerger TraitMerger::read(std::string_view bytes) {
         t.best.value.number = in.get<double>();
         t.best.ts = in.get<std::int64_t>();
         t.best.priority = in.get<std::int32_t>();
+        t.best.source = in.text();
+        t.best.event_id = in.text();
         auto counts = in.get<std::uint32_t>();
         for (std::uint32_t c = 0; c < counts; ++c) {
             std::string json = in.text();

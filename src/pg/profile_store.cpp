@@ -31,8 +31,9 @@ struct ProfileUpdate {
     std::vector<int64> load;           // every profile whose stored record is read, in order
 };
 
-// The traits object an event brings, for each place one can be: identify and group calls'
-// traits, and any event's context.traits.
+// The traits objects an event brings, for each place one can be: identify and group calls'
+// traits, and any event's context.traits (kSources names them).
+constexpr const char* kSources[2] = {nullptr, "context.traits"};
 void traits_of_event(const Event& e, const rapidjson::Value** out) {
     out[0] = (e.type == EventType::Identify || e.type == EventType::Group) && e.traits != nullptr &&
                      e.traits->IsObject()
@@ -62,11 +63,13 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
             r->last_seen = std::max(r->last_seen, e.timestamp);
             traits_of_event(e, objects);
         });
-        for (const rapidjson::Value* object : objects) {
+        for (int place = 0; place < 2; ++place) {
+            const rapidjson::Value* object = objects[place];
             if (object == nullptr || object->MemberCount() == 0) continue;
             MemoryContext old = MemoryContextSwitchTo(row_context);
             Jsonb* traits = DatumGetJsonbP(jsonb_from_json(*object));  // jsonb's own text for every value
-            add_jsonb_traits(&r->traits, traits, u->rules, e.timestamp, TraitMerger::kNoPriority);
+            Provenance from{place == 0 ? event_type_name(e.type) : kSources[place], e.message_id};
+            add_jsonb_traits(&r->traits, traits, u->rules, e.timestamp, TraitMerger::kNoPriority, from);
             MemoryContextSwitchTo(old);
             MemoryContextReset(row_context);
         }

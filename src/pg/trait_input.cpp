@@ -133,7 +133,8 @@ RowTrait* row_traits(Jsonb* traits, TraitMerger* state, const TraitRules* rules,
 
 }  // namespace
 
-void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules, Micros ts, int priority) {
+void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules, Micros ts, int priority,
+                      Provenance from) {
     StringInfoData buf;
     initStringInfo(&buf);
     int n = 0;
@@ -149,7 +150,7 @@ void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules
             for (int e = 0; e < r.elements; ++e)
                 elements[e] = std::string_view(buf.data + r.element_offset[e],
                                                static_cast<size_t>(r.element_offset[e + 1] - r.element_offset[e]));
-            state->add(r.key, value, r.rule, ts, priority);
+            state->add(r.key, value, r.rule, ts, priority, from);
         }
     });
 }

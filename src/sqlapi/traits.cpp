@@ -30,6 +30,8 @@ PGDLLEXPORT Datum cdp_traits_of(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cdp_merge_trait_states(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(cdp_traits_of);
 PG_FUNCTION_INFO_V1(cdp_merge_trait_states);
+PGDLLEXPORT Datum cdp_trait_sources_of(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cdp_trait_sources_of);
 }
 
 namespace cdp::pg {
@@ -69,11 +71,17 @@ Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("cdp.merge_traits takes a JSON object of traits"),
                         errdetail("Got a JSON %s.", JB_ROOT_IS_SCALAR(traits) ? "scalar" : "array"),
                         errhint("Pass one object per row, such as {\"plan\": \"pro\", \"city\": \"Tel Aviv\"}.")));
-    Micros ts = PG_GETARG_TIMESTAMPTZ(2);
+    Micros ts = to_unix(PG_GETARG_TIMESTAMPTZ(2));  // states keep Unix time, as ingest does
     int priority = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_INT32(3) : TraitMerger::kNoPriority;
     int32 workspace = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_INT32(4) : 1;
+    // cdp_internal.merge_traits_state also takes where the rows came from: a source and an event.
+    text* source = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_TEXT_PP(5) : nullptr;
+    text* event_id = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_TEXT_PP(6) : nullptr;
+    Provenance from;
+    if (source != nullptr) from.source = std::string_view(VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source));
+    if (event_id != nullptr) from.event_id = std::string_view(VARDATA_ANY(event_id), VARSIZE_ANY_EXHDR(event_id));
     const TraitRules* rules = rules_for(fcinfo, workspace);
-    add_jsonb_traits(state, traits, *rules, ts, priority);
+    add_jsonb_traits(state, traits, *rules, ts, priority, from);
     PG_RETURN_POINTER(state);
 }
 
@@ -164,6 +172,43 @@ Datum cdp_traits_of(PG_FUNCTION_ARGS) {
     TraitMerger* state = new_state(CurrentMemoryContext);
     read_state(PG_GETARG_BYTEA_PP(0), state);
     PG_RETURN_DATUM(record_of(state));
+}
+
+// cdp_internal.trait_sources_of(state bytea): where each trait of the record came from, as
+// {"trait": {"at": ..., "source": ..., "event_id": ...}}.
+Datum cdp_trait_sources_of(PG_FUNCTION_ARGS) {
+    TraitMerger* state = new_state(CurrentMemoryContext);
+    read_state(PG_GETARG_BYTEA_PP(0), state);
+    // Owned by the call's memory context while the object is written around them.
+    using Sources = std::vector<std::pair<TraitSource, std::string>>;  // with the time as ISO 8601
+    ContextOwned<Sources>* sources = make_context_owned<Sources>(CurrentMemoryContext);
+    guarded([&] {
+        for (TraitSource& s : state->sources()) {
+            std::string at = format_iso8601(s.at);
+            sources->object->emplace_back(std::move(s), std::move(at));
+        }
+    });
+    StringInfoData buf;
+    initStringInfo(&buf);
+    appendStringInfoChar(&buf, '{');
+    bool first = true;
+    for (const auto& [s, at] : *sources->object) {
+        if (!first) appendStringInfoChar(&buf, ',');
+        first = false;
+        escape_json(&buf, s.key.c_str());
+        appendStringInfoString(&buf, ":{\"at\":");
+        escape_json(&buf, at.c_str());
+        appendStringInfoString(&buf, ",\"source\":");
+        if (s.source.empty()) appendStringInfoString(&buf, "null");
+        else escape_json(&buf, s.source.c_str());
+        appendStringInfoString(&buf, ",\"event_id\":");
+        if (s.event_id.empty()) appendStringInfoString(&buf, "null");
+        else escape_json(&buf, s.event_id.c_str());
+        appendStringInfoChar(&buf, '}');
+    }
+    appendStringInfoChar(&buf, '}');
+    sources->release();
+    PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }
 
 // cdp_internal.merge_trait_states(a bytea, b bytea): one state holding what both saw (two

@@ -28,7 +28,11 @@ SELECT * FROM cdp.ingest($$[
 ]$$, workspace_id => :ws, received_at => '2026-11-20 12:00:01+00');
 SELECT jsonb_pretty(traits) AS traits, first_seen, last_seen FROM cdp.profile_records WHERE workspace_id = :ws;
 -- One profile: city from the latest identify, interests the union of both devices', first seen
--- on the 19th, last seen at noon. The record matches a rebuild from all her events.
+-- on the 19th, last seen at noon. Each trait says where it came from: the event that carried the
+-- surviving value (for interests, a union, the latest that added to it).
+SELECT key AS trait, value FROM cdp.profile_records, jsonb_each(trait_sources)
+WHERE workspace_id = :ws ORDER BY key;
+-- The record matches a rebuild from all her events.
 SELECT r.traits = cdp.merge_traits(t.traits, t.ts, NULL, :ws) AS same_as_a_rebuild
 FROM cdp.profile_records r, LATERAL (
   SELECT CASE WHEN e.type = 'identify' THEN e.traits ELSE e.context -> 'traits' END AS traits, e."timestamp" AS ts
@@ -40,6 +44,14 @@ WHERE r.workspace_id = :ws GROUP BY r.traits;
 -- Sarah's user id and so stays with her).
 SELECT identifiers FROM cdp.unlink('user_id', 'sarah', 'anonymous_id', 'p-phone', workspace_id => :ws) ORDER BY identifiers;
 SELECT traits, first_seen, last_seen FROM cdp.profile_records WHERE workspace_id = :ws ORDER BY first_seen;
+SELECT trait_sources -> 'city' AS city_from FROM cdp.profile_records WHERE workspace_id = :ws ORDER BY first_seen;
+-- Records rebuilt from events and records kept by ingest are one thing: an identify from the
+-- 18th, arriving now, does not overwrite the plan of the 20th in the rebuilt record.
+SELECT * FROM cdp.ingest($$[
+  {"type":"identify","userId":"sarah","messageId":"r6","timestamp":"2026-11-18T09:00:00Z","traits":{"plan":"trial"}}
+]$$, workspace_id => :ws, received_at => '2026-11-21 08:00:01+00');
+SELECT traits ->> 'plan' AS plan, trait_sources -> 'plan' ->> 'event_id' AS from_event
+FROM cdp.profile_records WHERE workspace_id = :ws AND traits ? 'email';
 
 -- With cdp.update_profiles off, ingest leaves the records alone.
 SET cdp.update_profiles = off;

@@ -57,12 +57,12 @@ FROM (SELECT * FROM sarah_sources UNION ALL SELECT * FROM second_device) s;
 
 -- Records can be kept as states and combined later (how stored profiles merge): the state of
 -- each side, merged, stands for the same record as all the rows at once.
-SELECT cdp_internal.traits_of(cdp_internal.merge_traits_state(traits, ts, priority, :ws))
+SELECT cdp_internal.traits_of(cdp_internal.merge_traits_state(traits, ts, priority, :ws, NULL, NULL))
          = cdp.merge_traits(traits, ts, priority, :ws) AS state_stands_for_the_record
 FROM sarah_sources;
 SELECT cdp_internal.traits_of(cdp_internal.merge_trait_states(
-         (SELECT cdp_internal.merge_traits_state(traits, ts, priority, :ws) FROM second_device),
-         (SELECT cdp_internal.merge_traits_state(traits, ts, priority, :ws) FROM sarah_sources)))
+         (SELECT cdp_internal.merge_traits_state(traits, ts, priority, :ws, NULL, NULL) FROM second_device),
+         (SELECT cdp_internal.merge_traits_state(traits, ts, priority, :ws, NULL, NULL) FROM sarah_sources)))
        = (SELECT cdp.merge_traits(traits, ts, priority, :ws)
           FROM (SELECT * FROM sarah_sources UNION ALL SELECT * FROM second_device) s) AS merged_states_agree;
 SELECT cdp_internal.traits_of('\x0102'::bytea);

@@ -172,3 +172,29 @@ TEST(Traits, AnySplitGivesTheSameRecord) {
         ASSERT_EQ(combined.result(), whole.result()) << "round " << round;
     }
 }
+
+TEST(Traits, SourcesTellWhereEachSurvivorCameFrom) {
+    TraitMerger m;
+    auto add_from = [&](const char* key, TraitValue v, Survivorship rule, Micros ts, const char* source, const char* event) {
+        std::vector<std::string_view> elements(v.elements.begin(), v.elements.end());
+        m.add(key, TraitValueView{v.kind, v.json, v.number, elements.data(), elements.size()}, rule, ts,
+              TraitMerger::kNoPriority, Provenance{source, event});
+    };
+    add_from("plan", str("plus"), Survivorship::Latest, 20 * kDay, "identify", "e2");
+    add_from("plan", str("free"), Survivorship::Latest, 19 * kDay, "identify", "e1");  // late, older
+    add_from("tags", array({"\"a\""}), Survivorship::Union, 5 * kDay, "crm", "row-7");
+    add_from("tags", array({"\"b\""}), Survivorship::Union, 6 * kDay, "context.traits", "e3");
+    add_from("tags", null_value(), Survivorship::Union, 9 * kDay, "identify", "e4");  // adds nothing
+    TraitMerger back = TraitMerger::read(m.write());
+    for (const TraitMerger* state : {&m, &back}) {
+        std::vector<TraitSource> s = state->sources();
+        ASSERT_EQ(s.size(), 2u);
+        EXPECT_EQ(s[0].key, "plan");
+        EXPECT_EQ(s[0].at, 20 * kDay);
+        EXPECT_EQ(s[0].source, "identify");
+        EXPECT_EQ(s[0].event_id, "e2");
+        EXPECT_EQ(s[1].key, "tags");  // union: the latest contribution
+        EXPECT_EQ(s[1].at, 6 * kDay);
+        EXPECT_EQ(s[1].source, "context.traits");
+    }
+}

@@ -47,6 +47,22 @@ struct TraitValueView {
 // jsonb's order of kinds, ties by JSON text.
 bool trait_less(const TraitValue& a, const TraitValue& b);
 
+// Where a value came from: a source's name ("identify", "context.traits", a CRM table) and the
+// event or row that carried it. Either may be empty.
+struct Provenance {
+    std::string_view source;
+    std::string_view event_id;
+};
+
+// Where a surviving value came from: for latest, earliest, source priority, max and min the
+// observation that survived; for most_frequent and union, the latest that contributed.
+struct TraitSource {
+    std::string key;
+    Micros at;
+    std::string source;
+    std::string event_id;
+};
+
 // The merge state of a group: per trait key, what its rule needs to pick the survivor.
 class TraitMerger {
 public:
@@ -54,7 +70,8 @@ public:
     static constexpr int kNoPriority = INT_MAX;
 
     // One row's value of a trait at event time `ts` from a source of `priority` (1 is first).
-    void add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority);
+    void add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority,
+             Provenance from = {});
     // False when a value of that trait at (ts, priority) cannot change the record whatever it
     // is (an older value under latest, say): the caller may skip making it.
     bool may_matter(std::string_view key, Survivorship rule, Micros ts, int priority) const;
@@ -63,6 +80,8 @@ public:
 
     // The golden record: (key, JSON text of the surviving value), by key.
     std::vector<std::pair<std::string, std::string>> result() const;
+    // Where each trait of the record came from, by key.
+    std::vector<TraitSource> sources() const;
 
     // An explicit byte format; read() throws std::runtime_error on anything malformed.
     std::string write() const;
@@ -75,6 +94,7 @@ private:
         TraitValue value;
         Micros ts = 0;
         int priority = kNoPriority;
+        std::string source, event_id;
     };
     struct Trait {
         Survivorship rule = Survivorship::Latest;
@@ -89,7 +109,7 @@ private:
     // Whether (ts, priority, value) beats the current best under the rule.
     static bool better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b);
     static bool better(Survivorship rule, const Candidate& a, const Candidate& b);
-    static void offer(Trait& t, const TraitValueView& v, Micros ts, int priority);
+    static void offer(Trait& t, const TraitValueView& v, Micros ts, int priority, Provenance from);
 };
 
 }  // namespace cdp

@@ -22,6 +22,7 @@ void load_trait_rules(int32 workspace, TraitRules* rules);
 
 // Adds the top-level traits of a jsonb object, at event time `ts` from a source of `priority`;
 // values that cannot change the state are not even written out.
-void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules, Micros ts, int priority);
+void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules, Micros ts, int priority,
+                      Provenance from = {});
 
 }  // namespace cdp::pg
