@@ -99,12 +99,13 @@ uint32 condition_mask(RowsState* s, ArrayType* conditions, const char* aggregate
                                   s->conditions, n),
                         errhint("Write the conditions as fixed arguments rather than a computed array.")));
     }
-    const bool* values = reinterpret_cast<const bool*>(ARR_DATA_PTR(conditions));
+    // The array stores only its non-NULL elements, one byte each, one after the other.
+    const bool* value = reinterpret_cast<const bool*>(ARR_DATA_PTR(conditions));
     const bits8* nulls = ARR_NULLBITMAP(conditions);
     uint32 mask = 0;
     for (int i = 0; i < n; ++i) {
-        bool is_null = nulls != nullptr && !(nulls[i / 8] & (1 << (i % 8)));
-        if (!is_null && values[i]) mask |= 1u << i;
+        if (nulls != nullptr && !(nulls[i / 8] & (1 << (i % 8)))) continue;
+        if (*value++) mask |= 1u << i;
     }
     return mask;
 }

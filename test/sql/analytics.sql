@@ -77,6 +77,10 @@ GROUP BY who ORDER BY who;
 SELECT cdp.window_funnel('5 minutes', ts, true) AS one_step, cdp.window_funnel('5 minutes', ts, false) AS never
 FROM (VALUES (now())) v(ts);
 SELECT cdp.window_funnel('5 minutes', ts, true) AS no_rows FROM (SELECT now() AS ts WHERE false) v;
+-- A NULL condition is false, wherever it stands among the others.
+SELECT cdp.window_funnel('1 hour', now(), true, NULL::boolean, true) AS null_second_step,
+       cdp.sequence_count('(?2)', now(), NULL::boolean, true, false) AS null_then_true,
+       cdp.retention(true, NULL, true, false) AS kept;
 -- Rows without a time are no events.
 SELECT cdp.window_funnel('5 minutes', NULL::timestamptz, true) AS funnel_without_times,
        cdp.sequence_match('(?1)', NULL::timestamptz, true) AS match_without_times,
