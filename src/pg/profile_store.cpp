@@ -6,7 +6,6 @@
 #include <string>
 
 #include "cdp/core/traits.hpp"
-#include "cdp/pg/aggregates.hpp"
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/jsonb.hpp"
@@ -29,6 +28,7 @@ struct ProfileUpdate {
     std::map<int64, Record> records;   // survivors: the profiles whose records are written
     std::map<int64, int64> survivor;   // absorbed profile -> the profile it went into
     std::vector<int64> load;           // every profile whose stored record is read, in order
+    TraitMerger stored;                // one stored record at a time, read back
 };
 
 // The traits objects an event brings, for each place one can be: identify and group calls'
@@ -112,20 +112,15 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
         bytea* bytes = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
         Micros first = to_unix(DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull)));
         Micros last = to_unix(DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull)));
-        std::string_view data(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
-        char why[128] = "";
+        read_trait_state(std::string_view(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes)), &u->stored,
+                         "a profile record (cdp_internal.profile_state)");
         guarded([&] {
             auto it = u->survivor.find(profile);
             Record& r = u->records[it != u->survivor.end() ? it->second : profile];
             r.first_seen = std::min(r.first_seen, first);
             r.last_seen = std::max(r.last_seen, last);
-            try {
-                r.traits.merge(TraitMerger::read(data));
-            } catch (const std::runtime_error& e) {
-                snprintf(why, sizeof why, "%s", e.what());
-            }
+            r.traits.merge(std::move(u->stored));
         });
-        if (why[0] != '\0') corrupt_aggregate_state("a profile record (cdp_internal.profile_state)", why);
     }
 
     // The survivors' records written back; the absorbed ones' are gone into them.
@@ -133,14 +128,8 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
     Datum *profiles = datums(m), *states = datums(m), *firsts = datums(m), *lasts = datums(m);
     int k = 0;
     for (const auto& [profile, record] : u->records) {
-        ContextOwned<std::string>* bytes = make_context_owned<std::string>(CurrentMemoryContext);
-        guarded([&] { *bytes->object = record.traits.write(); });
-        auto* b = static_cast<bytea*>(palloc(VARHDRSZ + bytes->object->size()));
-        SET_VARSIZE(b, VARHDRSZ + bytes->object->size());
-        memcpy(VARDATA(b), bytes->object->data(), bytes->object->size());
-        bytes->release();
         profiles[k] = Int64GetDatum(profile);
-        states[k] = PointerGetDatum(b);
+        states[k] = PointerGetDatum(trait_state_bytes(record.traits));
         firsts[k] = TimestampTzGetDatum(to_postgres(record.first_seen));
         lasts[k] = TimestampTzGetDatum(to_postgres(record.last_seen));
         ++k;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cdp/pg/aggregates.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/spi.hpp"
 
@@ -132,6 +133,30 @@ RowTrait* row_traits(Jsonb* traits, TraitMerger* state, const TraitRules* rules,
 }
 
 }  // namespace
+
+void read_trait_state(std::string_view bytes, TraitMerger* state, const char* what) {
+    char why[128] = "";
+    guarded([&] {
+        try {
+            *state = TraitMerger::read(bytes);
+        } catch (const std::runtime_error& e) {
+            snprintf(why, sizeof why, "%s", e.what());
+        }
+    });
+    if (why[0] != '\0') corrupt_aggregate_state(what, why);
+}
+
+bytea* trait_state_bytes(const TraitMerger& state) {
+    // The bytes are owned by the call's memory context: palloc below may fail with them alive.
+    ContextOwned<std::string>* bytes = make_context_owned<std::string>(CurrentMemoryContext);
+    guarded([&] { *bytes->object = state.write(); });
+    size_t size = bytes->object->size();
+    auto* out = static_cast<bytea*>(palloc(VARHDRSZ + size));
+    SET_VARSIZE(out, VARHDRSZ + size);
+    memcpy(VARDATA(out), bytes->object->data(), size);
+    bytes->release();
+    return out;
+}
 
 void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules, Micros ts, int priority,
                       Provenance from) {

@@ -103,31 +103,8 @@ Datum cdp_merge_traits_combine(PG_FUNCTION_ARGS) {
 
 namespace {
 
-// A state read back from its bytes into `state`; a clear error when they are not one.
-void read_state(bytea* data, TraitMerger* state) {
-    std::string_view bytes(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data));
-    char why[128] = "";
-    guarded([&] {
-        try {
-            *state = TraitMerger::read(bytes);
-        } catch (const std::runtime_error& e) {
-            snprintf(why, sizeof why, "%s", e.what());
-        }
-    });
-    if (why[0] != '\0') corrupt_aggregate_state("cdp.merge_traits", why);
-}
-
-// A state's bytes as a bytea (palloc'd).
-bytea* state_bytes(const TraitMerger* state) {
-    // The bytes are owned by the call's memory context: palloc below may fail with them alive.
-    ContextOwned<std::string>* bytes = make_context_owned<std::string>(CurrentMemoryContext);
-    guarded([&] { *bytes->object = state->write(); });
-    size_t size = bytes->object->size();
-    auto* out = static_cast<bytea*>(palloc(VARHDRSZ + size));
-    SET_VARSIZE(out, VARHDRSZ + size);
-    memcpy(VARDATA(out), bytes->object->data(), size);
-    bytes->release();
-    return out;
+void read_bytea(bytea* data, TraitMerger* state) {
+    read_trait_state(std::string_view(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)), state, "cdp.merge_traits");
 }
 
 // The golden record of a state, as jsonb.
@@ -158,7 +135,7 @@ Datum record_of(const TraitMerger* state) {
 Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
     MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
     TraitMerger* state = new_state(context);
-    read_state(PG_GETARG_BYTEA_PP(0), state);
+    read_bytea(PG_GETARG_BYTEA_PP(0), state);
     PG_RETURN_POINTER(state);
 }
 
@@ -170,7 +147,7 @@ Datum cdp_merge_traits_final(PG_FUNCTION_ARGS) {
 // cdp_internal.traits_of(state bytea): the golden record a stored state stands for.
 Datum cdp_traits_of(PG_FUNCTION_ARGS) {
     TraitMerger* state = new_state(CurrentMemoryContext);
-    read_state(PG_GETARG_BYTEA_PP(0), state);
+    read_bytea(PG_GETARG_BYTEA_PP(0), state);
     PG_RETURN_DATUM(record_of(state));
 }
 
@@ -178,7 +155,7 @@ Datum cdp_traits_of(PG_FUNCTION_ARGS) {
 // {"trait": {"at": ..., "source": ..., "event_id": ...}}.
 Datum cdp_trait_sources_of(PG_FUNCTION_ARGS) {
     TraitMerger* state = new_state(CurrentMemoryContext);
-    read_state(PG_GETARG_BYTEA_PP(0), state);
+    read_bytea(PG_GETARG_BYTEA_PP(0), state);
     // Owned by the call's memory context while the object is written around them.
     using Sources = std::vector<std::pair<TraitSource, std::string>>;  // with the time as ISO 8601
     ContextOwned<Sources>* sources = make_context_owned<Sources>(CurrentMemoryContext);
@@ -216,13 +193,13 @@ Datum cdp_trait_sources_of(PG_FUNCTION_ARGS) {
 Datum cdp_merge_trait_states(PG_FUNCTION_ARGS) {
     TraitMerger* a = new_state(CurrentMemoryContext);
     TraitMerger* b = new_state(CurrentMemoryContext);
-    read_state(PG_GETARG_BYTEA_PP(0), a);
-    read_state(PG_GETARG_BYTEA_PP(1), b);
+    read_bytea(PG_GETARG_BYTEA_PP(0), a);
+    read_bytea(PG_GETARG_BYTEA_PP(1), b);
     guarded([&] { a->merge(std::move(*b)); });
-    PG_RETURN_BYTEA_P(state_bytes(a));
+    PG_RETURN_BYTEA_P(trait_state_bytes(*a));
 }
 
 Datum cdp_merge_traits_serialize(PG_FUNCTION_ARGS) {
-    PG_RETURN_BYTEA_P(state_bytes(reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0))));
+    PG_RETURN_BYTEA_P(trait_state_bytes(*reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0))));
 }
 

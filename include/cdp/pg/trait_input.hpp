@@ -25,4 +25,11 @@ void load_trait_rules(int32 workspace, TraitRules* rules);
 void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules, Micros ts, int priority,
                       Provenance from = {});
 
+// A state read back from its bytes (a serialised aggregate state, or a stored profile record);
+// a clear error naming `what` when they are not one.
+void read_trait_state(std::string_view bytes, TraitMerger* state, const char* what);
+
+// A state's bytes as a bytea (palloc'd).
+bytea* trait_state_bytes(const TraitMerger& state);
+
 }  // namespace cdp::pg
