@@ -1,5 +1,7 @@
 #include "cdp/core/traits.hpp"
 
+#include "cdp/core/bytes.hpp"
+
 #include <cstring>
 #include <stdexcept>
 #include <tuple>
@@ -196,45 +198,14 @@ std::vector<TraitSource> TraitMerger::sources() const {
     return out;
 }
 
-// ---- bytes: counts and lengths as fixed-width integers, then the bytes ------------------------
+// ---- bytes (bytes.hpp) ------------------------------------------------------------------------
 
 namespace {
 constexpr std::uint8_t kFormat = 1;
-
-struct Out {
-    std::string s;
-    template <typename T>
-    void put(T v) {
-        s.append(reinterpret_cast<const char*>(&v), sizeof v);
-    }
-    void text(const std::string& t) {
-        put<std::uint32_t>(static_cast<std::uint32_t>(t.size()));
-        s += t;
-    }
-};
-
-struct In {
-    std::string_view s;
-    template <typename T>
-    T get() {
-        if (s.size() < sizeof(T)) throw std::runtime_error("the merge state ends early");
-        T v;
-        std::memcpy(&v, s.data(), sizeof v);
-        s.remove_prefix(sizeof v);
-        return v;
-    }
-    std::string text() {
-        auto n = get<std::uint32_t>();
-        if (s.size() < n) throw std::runtime_error("a text of the merge state is cut");
-        std::string t(s.substr(0, n));
-        s.remove_prefix(n);
-        return t;
-    }
-};
 }  // namespace
 
 std::string TraitMerger::write() const {
-    Out o;
+    ByteWriter o;
     o.put<std::uint8_t>(kFormat);
     o.put<std::uint32_t>(static_cast<std::uint32_t>(traits_.size()));
     for (const auto& [key, t] : traits_) {
@@ -260,7 +231,7 @@ std::string TraitMerger::write() const {
 }
 
 TraitMerger TraitMerger::read(std::string_view bytes) {
-    In in{bytes};
+    ByteReader in{bytes, "the merge state"};
     if (in.get<std::uint8_t>() != kFormat) throw std::runtime_error("unknown format of the merge state");
     TraitMerger m;
     auto traits = in.get<std::uint32_t>();
@@ -289,7 +260,7 @@ TraitMerger TraitMerger::read(std::string_view bytes) {
         for (std::uint32_t c = 0; c < members; ++c) t.members.insert(in.text());
         m.traits_.emplace(std::move(key), std::move(t));
     }
-    if (!in.s.empty()) throw std::runtime_error("the merge state has bytes past its end");
+    in.finish();
     return m;
 }
 
