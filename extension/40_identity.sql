@@ -98,6 +98,11 @@ CREATE TABLE cdp.identity_blocklist (
 COMMENT ON TABLE cdp.identity_blocklist IS 'Identifier values (or patterns) that never link, besides the built-in list';
 SELECT pg_catalog.pg_extension_config_dump('cdp.identity_blocklist', '');
 
+-- Takes the workspace's identity lock until the transaction ends: every writer of the identity
+-- tables and the profile records takes it first.
+CREATE FUNCTION cdp_internal.lock_identity(workspace_id integer) RETURNS void
+LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cdp_lock_identity';
+
 -- The normalised form of a value of an identifier type, as ingest stores it.
 CREATE FUNCTION cdp.normalise_identifier(id_type text, value text) RETURNS text
 LANGUAGE C STABLE STRICT PARALLEL SAFE

@@ -5,7 +5,9 @@
 #include <map>
 #include <string>
 
+#include "cdp/core/computed.hpp"
 #include "cdp/core/traits.hpp"
+#include "cdp/pg/computed_store.hpp"
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/jsonb.hpp"
@@ -18,6 +20,7 @@ namespace {
 
 struct Record {
     TraitMerger traits;
+    ComputedState computed;
     Micros first_seen = INT64_MAX;
     Micros last_seen = INT64_MIN;
 };
@@ -25,10 +28,12 @@ struct Record {
 // All C++ state of one update, owned by the caller's memory context.
 struct ProfileUpdate {
     TraitRules rules;
+    ComputedDefinitions definitions;
     std::map<int64, Record> records;   // survivors: the profiles whose records are written
     std::map<int64, int64> survivor;   // absorbed profile -> the profile it went into
     std::vector<int64> load;           // every profile whose stored record is read, in order
     TraitMerger stored;                // one stored record at a time, read back
+    ComputedState stored_computed;
 };
 
 // The traits objects an event brings, for each place one can be: identify and group calls'
@@ -49,9 +54,11 @@ void traits_of_event(const Event& e, const rapidjson::Value** out) {
 }  // namespace
 
 void update_profile_records(const std::vector<Event>& events, const std::vector<std::pair<int64, int64>>& moved,
-                            int32 workspace, MemoryContext context) {
+                            int32 workspace, Micros now, MemoryContext context) {
     ProfileUpdate* u = make_context_owned<ProfileUpdate>(context)->object;
     load_trait_rules(workspace, &u->rules);
+    load_computed_definitions(workspace, &u->definitions);
+    const std::vector<ComputedDefinition>& definitions = u->definitions.list;
     MemoryContext row_context = AllocSetContextCreate(context, "cdp profile traits", ALLOCSET_DEFAULT_SIZES);
     for (const Event& e : events) {
         if (e.profile_id == 0) continue;
@@ -61,6 +68,7 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
             r = &u->records[e.profile_id];
             r->first_seen = std::min(r->first_seen, e.timestamp);
             r->last_seen = std::max(r->last_seen, e.timestamp);
+            if (!definitions.empty()) r->computed.observe(definitions, e, now);
             traits_of_event(e, objects);
         });
         for (int place = 0; place < 2; ++place) {
@@ -98,7 +106,7 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
         Oid types[] = {INT4OID, INT8ARRAYOID};
         Datum args[] = {Int32GetDatum(workspace), int8_array(ids, n)};
         spi_run_cached_growing(&plan, &planned_blocks, relid,
-                               "SELECT s.profile_id, s.traits, s.first_seen, s.last_seen"
+                               "SELECT s.profile_id, s.traits, s.first_seen, s.last_seen, s.computed"
                                " FROM unnest($2) AS p(id) CROSS JOIN LATERAL ("
                                "  SELECT * FROM cdp_internal.profile_state s"
                                "  WHERE s.workspace_id = $1 AND s.profile_id = p.id FOR UPDATE) s",
@@ -114,37 +122,52 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
         Micros last = to_unix(DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull)));
         read_trait_state(std::string_view(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes)), &u->stored,
                          "a profile record (cdp_internal.profile_state)");
+        Datum computed = SPI_getbinval(tup, desc, 5, &isnull);
+        if (isnull) guarded([&] { u->stored_computed = ComputedState(); });
+        else read_computed_state(DatumGetByteaPP(computed), &u->stored_computed);
         guarded([&] {
+            u->stored_computed.expire(definitions, now);  // its buckets now out of their windows, its dropped traits
             auto it = u->survivor.find(profile);
             Record& r = u->records[it != u->survivor.end() ? it->second : profile];
             r.first_seen = std::min(r.first_seen, first);
             r.last_seen = std::max(r.last_seen, last);
             r.traits.merge(std::move(u->stored));
+            r.computed.merge(std::move(u->stored_computed));
         });
     }
 
     // The survivors' records written back; the absorbed ones' are gone into them.
     int m = static_cast<int>(u->records.size());
     Datum *profiles = datums(m), *states = datums(m), *firsts = datums(m), *lasts = datums(m);
+    Datum *computed = datums(m), *expires = datums(m);  // empty bytes and infinity: none
     int k = 0;
     for (const auto& [profile, record] : u->records) {
         profiles[k] = Int64GetDatum(profile);
         states[k] = PointerGetDatum(trait_state_bytes(record.traits));
+        computed[k] = PointerGetDatum(computed_state_bytes(record.computed));
+        std::optional<Micros> expiry;
+        guarded([&] { expiry = record.computed.next_expiry(); });
+        expires[k] = TimestampTzGetDatum(expiry ? to_postgres(*expiry) : DT_NOEND);
         firsts[k] = TimestampTzGetDatum(to_postgres(record.first_seen));
         lasts[k] = TimestampTzGetDatum(to_postgres(record.last_seen));
         ++k;
     }
     {
         static SPIPlanPtr plan = nullptr;
-        Oid types[] = {INT4OID, INT8ARRAYOID, BYTEAARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+        Oid types[] = {INT4OID, INT8ARRAYOID, BYTEAARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+                       BYTEAARRAYOID, TIMESTAMPTZARRAYOID};
         Datum args[] = {Int32GetDatum(workspace), int8_array(profiles, m), bytea_array(states, m),
-                        timestamptz_array(firsts, m), timestamptz_array(lasts, m)};
+                        timestamptz_array(firsts, m), timestamptz_array(lasts, m), bytea_array(computed, m),
+                        timestamptz_array(expires, m)};
         spi_run_cached(&plan,
-                       "INSERT INTO cdp_internal.profile_state AS s (workspace_id, profile_id, traits, first_seen, last_seen)"
-                       " SELECT $1, p, t, f, l FROM unnest($2, $3, $4, $5) AS u(p, t, f, l) ORDER BY p"
+                       "INSERT INTO cdp_internal.profile_state AS s"
+                       "  (workspace_id, profile_id, traits, first_seen, last_seen, computed, computed_expires_at)"
+                       " SELECT $1, p, t, f, l, nullif(c, ''::bytea), nullif(x, 'infinity')"
+                       " FROM unnest($2, $3, $4, $5, $6, $7) AS u(p, t, f, l, c, x) ORDER BY p"
                        " ON CONFLICT (workspace_id, profile_id) DO UPDATE SET traits = excluded.traits,"
-                       "  first_seen = excluded.first_seen, last_seen = excluded.last_seen",
-                       5, types, args, nullptr, false);
+                       "  first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
+                       "  computed = excluded.computed, computed_expires_at = excluded.computed_expires_at",
+                       7, types, args, nullptr, false);
     }
     if (!u->survivor.empty()) {
         static SPIPlanPtr plan = nullptr;

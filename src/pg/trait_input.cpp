@@ -147,15 +147,7 @@ void read_trait_state(std::string_view bytes, TraitMerger* state, const char* wh
 }
 
 bytea* trait_state_bytes(const TraitMerger& state) {
-    // The bytes are owned by the call's memory context: palloc below may fail with them alive.
-    ContextOwned<std::string>* bytes = make_context_owned<std::string>(CurrentMemoryContext);
-    guarded([&] { *bytes->object = state.write(); });
-    size_t size = bytes->object->size();
-    auto* out = static_cast<bytea*>(palloc(VARHDRSZ + size));
-    SET_VARSIZE(out, VARHDRSZ + size);
-    memcpy(VARDATA(out), bytes->object->data(), size);
-    bytes->release();
-    return out;
+    return state_bytes([&] { return state.write(); });
 }
 
 void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules, Micros ts, int priority,

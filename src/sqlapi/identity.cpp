@@ -27,6 +27,8 @@ PG_FUNCTION_INFO_V1(cdp_block_identifier);
 PG_FUNCTION_INFO_V1(cdp_connected_components);
 PGDLLEXPORT Datum cdp_rebuild_profile_records(PG_FUNCTION_ARGS);
 PG_FUNCTION_INFO_V1(cdp_rebuild_profile_records);
+PGDLLEXPORT Datum cdp_lock_identity(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cdp_lock_identity);
 }
 
 namespace cdp::pg {
@@ -482,4 +484,13 @@ Datum cdp_rebuild_profile_records(PG_FUNCTION_ARGS) {
     recompute_profile_records(workspace, ids, n);
     spi_finish();
     PG_RETURN_INT64(n);
+}
+
+// cdp_internal.lock_identity(workspace_id): the identity lock (see lock_identity), for SQL-level
+// writers of profile records.
+Datum cdp_lock_identity(PG_FUNCTION_ARGS) {
+    spi_connect();
+    lock_identity(PG_GETARG_INT32(0));
+    spi_finish();
+    PG_RETURN_VOID();
 }

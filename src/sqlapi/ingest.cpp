@@ -561,7 +561,8 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
             IdentityRules* rules = load_identity_rules(workspace, batch_context);
             stitch_events(work->batch.events, workspace, *rules, &work->moved_profiles);
             if (setting_update_profiles)
-                update_profile_records(work->batch.events, work->moved_profiles, workspace, batch_context);
+                update_profile_records(work->batch.events, work->moved_profiles, workspace, to_unix(received_at),
+                                       batch_context);
         }
         ensure_partitions(work, cdp_namespace);
         write_events(work, workspace, events_relid);

@@ -13,9 +13,10 @@ namespace cdp::pg {
 
 // Folds a stitched batch into the records of its profiles: identify and group traits and
 // context.traits by the rules of cdp.trait_rules, first and last seen; the records of the
-// profiles the batch merged (`moved`: absorbed, survivor) go into their survivors'.
+// profiles the batch merged (`moved`: absorbed, survivor) go into their survivors'; computed
+// traits (cdp.computed_traits) count the events, windows as of `now` (the batch's receipt).
 void update_profile_records(const std::vector<Event>& events, const std::vector<std::pair<int64, int64>>& moved,
-                            int32 workspace, MemoryContext context);
+                            int32 workspace, Micros now, MemoryContext context);
 
 // Rebuilds the records of the given profiles from their events (after a split).
 void recompute_profile_records(int32 workspace, const int64* profiles, int n);
