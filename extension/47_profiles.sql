@@ -57,7 +57,7 @@ $$;
 CREATE FUNCTION cdp.rebuild_profile_records(workspace_id integer DEFAULT 1) RETURNS bigint
 LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cdp_rebuild_profile_records';
 COMMENT ON FUNCTION cdp.rebuild_profile_records(integer) IS
-    'Rebuilds every live profile''s record from its events (after ingest with cdp.update_profiles off, or new trait rules); returns how many';
+    'Rebuilds every live profile''s record from its events and the rows of registered sources (after ingest with cdp.update_profiles off, or new trait rules); returns how many';
 
 -- Defines (or redefines) a computed trait and counts the events already stored into every
 -- profile's record, in one transaction with ingest held off (the identity lock), so no event is
@@ -106,29 +106,26 @@ END;
 COMMENT ON FUNCTION cdp.drop_computed_trait(text, integer) IS
     'Drops a computed trait: it leaves every profile at once, its counts go with the next write of each record';
 
--- Moves time forward for windowed computed traits: every profile whose oldest bucket has left its
--- window by `at` is compacted, so what segments and exports read stays right and states stay
--- small. Reading never needs it (values are computed for the time they are read at); call it from
--- any scheduler (pg_cron: every minute). Returns how many profiles changed.
-CREATE FUNCTION cdp.tick(at timestamptz DEFAULT now(), workspace_id integer DEFAULT 1) RETURNS bigint
+-- Moves time forward for a workspace's windowed computed traits: every profile whose oldest
+-- bucket has left its window by `at` is compacted, so what segments and exports read stays right
+-- and states stay small. Reading never needs it (values are computed for the time they are read
+-- at). cdp.tick() calls it for every workspace. Returns how many profiles changed.
+CREATE FUNCTION cdp_internal.move_computed_traits(workspace integer, at timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ws integer := tick.workspace_id;
     changed bigint;
 BEGIN
-    PERFORM cdp_internal.lock_identity(ws);
+    PERFORM cdp_internal.lock_identity(workspace);
     UPDATE cdp_internal.profile_state s
     SET (computed, computed_expires_at) =
         (SELECT m, cdp_internal.computed_next_expiry(m)
-         FROM (SELECT cdp_internal.computed_merge(ws, s.computed, NULL, tick.at)) AS x(m))
-    WHERE s.workspace_id = ws AND s.computed_expires_at <= tick.at;
+         FROM (SELECT cdp_internal.computed_merge(workspace, s.computed, NULL, move_computed_traits.at)) AS x(m))
+    WHERE s.workspace_id = workspace AND s.computed_expires_at <= move_computed_traits.at;
     GET DIAGNOSTICS changed = ROW_COUNT;
     RETURN changed;
 END;
 $$;
-COMMENT ON FUNCTION cdp.tick(timestamptz, integer) IS
-    'Moves windowed computed traits to time `at` (default now); call it from a scheduler; returns how many profiles changed';
 
 -- The whole profile of the person an identifier belongs to, for support agents and APIs: its
 -- identifiers by type, golden record and where each trait came from, computed traits at `at`,

@@ -1,8 +1,9 @@
 -- Scheduled work, called by any scheduler (pg_cron where installed): never a hidden thread.
 
 -- Forgets messageIds older than cdp.dedup_window, drops session states nobody can continue,
--- and creates next month's events partition ahead of time.
-CREATE FUNCTION cdp.tick(OUT task text, OUT affected bigint)
+-- creates next month's events partition ahead of time, and moves windowed computed traits to
+-- `at` (now, unless a replay or a test moves time explicitly).
+CREATE FUNCTION cdp.tick(at timestamptz DEFAULT now(), OUT task text, OUT affected bigint)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -29,6 +30,11 @@ BEGIN
     task := 'create next month''s events partition';
     SELECT count(*) - n INTO affected FROM pg_inherits WHERE inhparent = 'cdp.events'::regclass;
     RETURN NEXT;
+
+    SELECT coalesce(sum(cdp_internal.move_computed_traits(w.workspace_id, tick.at)), 0) INTO n
+    FROM (SELECT DISTINCT c.workspace_id FROM cdp.computed_traits c ORDER BY 1) w;
+    task := 'move windowed computed traits'; affected := n; RETURN NEXT;
 END;
 $$;
-COMMENT ON FUNCTION cdp.tick() IS 'Periodic maintenance: dedup window, idle sessions, partitions ahead of time';
+COMMENT ON FUNCTION cdp.tick(timestamptz) IS
+    'Periodic maintenance: dedup window, idle sessions, partitions ahead of time, windowed computed traits';

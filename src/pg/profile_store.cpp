@@ -54,7 +54,7 @@ void traits_of_event(const Event& e, const rapidjson::Value** out) {
 }  // namespace
 
 void update_profile_records(const std::vector<Event>& events, const std::vector<std::pair<int64, int64>>& moved,
-                            int32 workspace, Micros now, MemoryContext context) {
+                            int32 workspace, Micros now, MemoryContext context, const RecordSource* from) {
     ProfileUpdate* u = make_context_owned<ProfileUpdate>(context)->object;
     load_trait_rules(workspace, &u->rules);
     load_computed_definitions(workspace, &u->definitions);
@@ -68,7 +68,7 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
             r = &u->records[e.profile_id];
             r->first_seen = std::min(r->first_seen, e.timestamp);
             r->last_seen = std::max(r->last_seen, e.timestamp);
-            if (!definitions.empty()) r->computed.observe(definitions, e, now);
+            if (!definitions.empty() && from == nullptr) r->computed.observe(definitions, e, now);
             traits_of_event(e, objects);
         });
         for (int place = 0; place < 2; ++place) {
@@ -76,8 +76,10 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
             if (object == nullptr || object->MemberCount() == 0) continue;
             MemoryContext old = MemoryContextSwitchTo(row_context);
             Jsonb* traits = DatumGetJsonbP(jsonb_from_json(*object));  // jsonb's own text for every value
-            Provenance from{place == 0 ? event_type_name(e.type) : kSources[place], e.message_id};
-            add_jsonb_traits(&r->traits, traits, u->rules, e.timestamp, TraitMerger::kNoPriority, from);
+            Provenance origin{from != nullptr ? from->name : place == 0 ? event_type_name(e.type) : kSources[place],
+                              e.message_id};
+            add_jsonb_traits(&r->traits, traits, u->rules, e.timestamp,
+                             from != nullptr ? from->priority : TraitMerger::kNoPriority, origin);
             MemoryContextSwitchTo(old);
             MemoryContextReset(row_context);
         }

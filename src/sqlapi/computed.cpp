@@ -143,7 +143,7 @@ Datum cdp_computed_state_trans(PG_FUNCTION_ARGS) {
             rapidjson::Document& doc = f->json[root];
             doc.SetNull();
             doc.GetAllocator().Clear();
-            doc.ParseInsitu(json[root]);
+            doc.ParseInsitu<rapidjson::kParseFullPrecisionFlag>(json[root]);  // as ingest parses
             if (!doc.HasParseError()) *roots[root] = &doc;
         }
         f->state.observe(f->definitions.list, e, f->at);

@@ -482,6 +482,12 @@ Datum cdp_rebuild_profile_records(PG_FUNCTION_ARGS) {
         ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
     }
     recompute_profile_records(workspace, ids, n);
+    // What registered tables said comes from them again: their rows are not events.
+    static SPIPlanPtr sources_plan = nullptr;
+    spi_run_cached(&sources_plan,
+                   "SELECT (cdp.sync_source(name, workspace_id, full_sync => true)).rows_read FROM cdp.sources"
+                   " WHERE workspace_id = $1 ORDER BY name",
+                   1, types, args, nullptr, false);
     spi_finish();
     PG_RETURN_INT64(n);
 }

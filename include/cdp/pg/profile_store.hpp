@@ -3,6 +3,7 @@
 // connection and the workspace's identity lock.
 #pragma once
 
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,8 +16,14 @@ namespace cdp::pg {
 // context.traits by the rules of cdp.trait_rules, first and last seen; the records of the
 // profiles the batch merged (`moved`: absorbed, survivor) go into their survivors'; computed
 // traits (cdp.computed_traits) count the events, windows as of `now` (the batch's receipt).
+// Rows of a registered table (cdp.sources) come as identify events with `from` set: their traits
+// carry that source's name and priority, and they are not events to count.
+struct RecordSource {
+    std::string_view name;
+    int priority;
+};
 void update_profile_records(const std::vector<Event>& events, const std::vector<std::pair<int64, int64>>& moved,
-                            int32 workspace, Micros now, MemoryContext context);
+                            int32 workspace, Micros now, MemoryContext context, const RecordSource* from = nullptr);
 
 // Rebuilds the records of the given profiles from their events (after a split).
 void recompute_profile_records(int32 workspace, const int64* profiles, int n);
