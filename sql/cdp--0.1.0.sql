@@ -360,6 +360,11 @@ CREATE TABLE cdp.identity_blocklist (
 COMMENT ON TABLE cdp.identity_blocklist IS 'Identifier values (or patterns) that never link, besides the built-in list';
 SELECT pg_catalog.pg_extension_config_dump('cdp.identity_blocklist', '');
 
+-- Takes the workspace's identity lock until the transaction ends: every writer of the identity
+-- tables and the profile records takes it first.
+CREATE FUNCTION cdp_internal.lock_identity(workspace_id integer) RETURNS void
+LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cdp_lock_identity';
+
 -- The normalised form of a value of an identifier type, as ingest stores it.
 CREATE FUNCTION cdp.normalise_identifier(id_type text, value text) RETURNS text
 LANGUAGE C STABLE STRICT PARALLEL SAFE
@@ -432,6 +437,60 @@ LANGUAGE C VOLATILE STRICT
 AS 'MODULE_PATHNAME', 'cdp_connected_components';
 COMMENT ON FUNCTION cdp.connected_components(text, boolean, integer) IS
     'Connected components of any query yielding (a, b) pairs of identifiers; component = smallest node in it';
+
+-- from extension/44_computed.sql
+-- Computed traits: what a profile's events add up to (orders in 30 days, lifetime revenue, last
+-- product viewed), declared once and kept by ingest as events arrive. Definitions live here;
+-- the per-profile states live with the profile records (47_profiles.sql).
+
+CREATE TABLE cdp.computed_traits (
+    workspace_id integer NOT NULL DEFAULT 1,
+    name text NOT NULL,                   -- [a-z0-9_]: the key in a profile's computed traits
+    definition jsonb NOT NULL,            -- {"function": ..., "event": ..., "where": ..., "window": ...}
+    defined_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workspace_id, name)
+);
+COMMENT ON TABLE cdp.computed_traits IS
+    'Computed trait definitions; add them with cdp.define_computed_trait, which also counts the events already stored';
+SELECT pg_catalog.pg_extension_config_dump('cdp.computed_traits', '');
+
+-- An error saying what is wrong with a definition (SQLSTATE 22023, with a hint), or nothing.
+CREATE FUNCTION cdp_internal.check_computed_trait(name text, definition jsonb) RETURNS void
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_check_computed_trait';
+
+CREATE FUNCTION cdp_internal.computed_traits_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM cdp_internal.check_computed_trait(NEW.name, NEW.definition);
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER computed_traits_check BEFORE INSERT OR UPDATE ON cdp.computed_traits
+    FOR EACH ROW EXECUTE FUNCTION cdp_internal.computed_traits_check();
+
+-- A profile's computed traits at a time, from its stored state (NULL: nothing counted yet):
+-- every defined trait, 0 or null where no event counted.
+CREATE FUNCTION cdp_internal.computed_of(workspace integer, state bytea, at timestamptz) RETURNS jsonb
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_computed_of';
+
+-- The state of a group of stored events: for the workspace's definitions, or only the one named.
+CREATE FUNCTION cdp_internal.computed_state_trans(internal, workspace integer, only_trait text, at timestamptz,
+    type text, event text, name text, ts timestamptz, event_id text, properties jsonb, traits jsonb, context jsonb)
+RETURNS internal LANGUAGE C CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'cdp_computed_state_trans';
+CREATE FUNCTION cdp_internal.computed_state_final(internal) RETURNS bytea
+LANGUAGE C CALLED ON NULL INPUT AS 'MODULE_PATHNAME', 'cdp_computed_state_final';
+CREATE AGGREGATE cdp_internal.computed_state(workspace integer, only_trait text, at timestamptz, type text, event text,
+    name text, ts timestamptz, event_id text, properties jsonb, traits jsonb, context jsonb) (
+    SFUNC = cdp_internal.computed_state_trans, STYPE = internal, FINALFUNC = cdp_internal.computed_state_final);
+
+-- Two states of one profile as one, each first rid of what no longer counts at `at`; with b
+-- NULL, just that (what cdp.tick does).
+CREATE FUNCTION cdp_internal.computed_merge(workspace integer, a bytea, b bytea, at timestamptz) RETURNS bytea
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_computed_merge';
+-- When a windowed value of the state changes next by time passing (NULL: never).
+CREATE FUNCTION cdp_internal.computed_next_expiry(state bytea) RETURNS timestamptz
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_computed_next_expiry';
 
 -- from extension/45_traits.sql
 -- Profiles: the survivorship rules of traits and cdp.merge_traits, the aggregate that folds a
@@ -519,27 +578,39 @@ LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_trait_sourc
 CREATE FUNCTION cdp_internal.merge_trait_states(a bytea, b bytea) RETURNS bytea
 LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_merge_trait_states';
 
+-- from extension/47_profiles.sql
+-- Profiles: the golden record of every profile (its traits and computed traits), kept by
+-- ingest; rebuilding records, defining computed traits, moving time, and the 360 view.
+
 -- The golden record of every profile, kept by ingest in the same transaction as the events
 -- (cdp.update_profiles): the merge state of the traits its events carried (identify and group
--- traits, context.traits), and when it was first and last seen. A merge folds the absorbed
--- profile's record into the survivor's; a split rebuilds the parts' records from their events.
+-- traits, context.traits), the state of its computed traits, and when it was first and last seen.
+-- A merge folds the absorbed profile's record into the survivor's; a split rebuilds the parts'
+-- records from their events.
 CREATE TABLE cdp_internal.profile_state (
     workspace_id integer NOT NULL,
     profile_id bigint NOT NULL,
     traits bytea NOT NULL,                -- cdp_internal.traits_of(traits) is the record
     first_seen timestamptz NOT NULL,
     last_seen timestamptz NOT NULL,
+    computed bytea,                       -- cdp_internal.computed_of(workspace_id, computed, at) are its computed traits
+    computed_expires_at timestamptz,      -- when a windowed one next changes: cdp.tick() takes it from there
     PRIMARY KEY (workspace_id, profile_id)
 ) WITH (fillfactor = 70);                 -- rewritten by every batch that sees the profile: heap-only updates
 SELECT pg_catalog.pg_extension_config_dump('cdp_internal.profile_state', '');
+-- What cdp.tick() looks for. The expiry only moves when a profile's oldest bucket leaves its
+-- window, so most updates by ingest leave it alone and stay heap-only.
+CREATE INDEX profile_state_expiry_idx ON cdp_internal.profile_state (workspace_id, computed_expires_at)
+    WHERE computed_expires_at IS NOT NULL;
 
 CREATE VIEW cdp.profile_records AS
 SELECT p.workspace_id, p.profile_id, coalesce(cdp_internal.traits_of(s.traits), '{}'::jsonb) AS traits,
-       coalesce(cdp_internal.trait_sources_of(s.traits), '{}'::jsonb) AS trait_sources, s.first_seen, s.last_seen
+       coalesce(cdp_internal.trait_sources_of(s.traits), '{}'::jsonb) AS trait_sources,
+       cdp_internal.computed_of(p.workspace_id, s.computed, now()) AS computed, s.first_seen, s.last_seen
 FROM cdp.profiles p LEFT JOIN cdp_internal.profile_state s USING (workspace_id, profile_id)
 WHERE p.merged_into IS NULL;
 COMMENT ON VIEW cdp.profile_records IS
-    'The golden record of each live profile: its traits by the rules of cdp.trait_rules, where and when each came from, first and last seen';
+    'The golden record of each live profile: its traits by the rules of cdp.trait_rules, where and when each came from, its computed traits now, first and last seen';
 
 -- The records of some profiles rebuilt from their events (after a split: each part keeps what
 -- its own identifiers' events said).
@@ -547,23 +618,345 @@ CREATE FUNCTION cdp_internal.recompute_profile_records(workspace integer, profil
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
 DELETE FROM cdp_internal.profile_state WHERE workspace_id = workspace AND profile_id = ANY (profiles);
-INSERT INTO cdp_internal.profile_state (workspace_id, profile_id, traits, first_seen, last_seen)
-SELECT workspace, e.current_profile_id,
-       cdp_internal.merge_traits_state(t.traits, e."timestamp", NULL, workspace, t.source, e.event_id),
-       min(e."timestamp"), max(e."timestamp")
-FROM cdp.events_by_profile e
-CROSS JOIN LATERAL (VALUES
-    (CASE WHEN e.type IN ('identify', 'group') AND jsonb_typeof(e.traits) = 'object' THEN e.traits END, e.type),
-    (CASE WHEN jsonb_typeof(e.context -> 'traits') = 'object' THEN e.context -> 'traits' END, 'context.traits'))
-  AS t(traits, source)
-WHERE e.workspace_id = workspace AND e.current_profile_id = ANY (profiles)
-GROUP BY e.current_profile_id;
+INSERT INTO cdp_internal.profile_state (workspace_id, profile_id, traits, first_seen, last_seen, computed, computed_expires_at)
+SELECT workspace, r.profile_id, r.traits, r.first_seen, r.last_seen, r.computed, cdp_internal.computed_next_expiry(r.computed)
+FROM (
+    SELECT e.current_profile_id AS profile_id,
+           cdp_internal.merge_traits_state(t.traits, e."timestamp", NULL, workspace, t.source, e.event_id) AS traits,
+           min(e."timestamp") AS first_seen, max(e."timestamp") AS last_seen,
+           cdp_internal.computed_state(workspace, NULL, now(), e.type, e.event, e.name, e."timestamp", e.event_id,
+                                       e.properties, e.traits, e.context) FILTER (WHERE t.place = 1) AS computed
+    FROM cdp.events_by_profile e
+    CROSS JOIN LATERAL (VALUES
+        (1, CASE WHEN e.type IN ('identify', 'group') AND jsonb_typeof(e.traits) = 'object' THEN e.traits END, e.type),
+        (2, CASE WHEN jsonb_typeof(e.context -> 'traits') = 'object' THEN e.context -> 'traits' END, 'context.traits'))
+      AS t(place, traits, source)
+    WHERE e.workspace_id = workspace AND e.current_profile_id = ANY (profiles)
+    GROUP BY e.current_profile_id) r;
 $$;
 
 CREATE FUNCTION cdp.rebuild_profile_records(workspace_id integer DEFAULT 1) RETURNS bigint
 LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cdp_rebuild_profile_records';
 COMMENT ON FUNCTION cdp.rebuild_profile_records(integer) IS
-    'Rebuilds every live profile''s record from its events (after ingest with cdp.update_profiles off, or new trait rules); returns how many';
+    'Rebuilds every live profile''s record from its events and the rows of registered sources (after ingest with cdp.update_profiles off, or new trait rules); returns how many';
+
+-- Defines (or redefines) a computed trait and counts the events already stored into every
+-- profile's record, in one transaction with ingest held off (the identity lock), so no event is
+-- counted twice or missed. Returns how many profiles the stored events gave a value.
+CREATE FUNCTION cdp.define_computed_trait(name text, definition jsonb, workspace_id integer DEFAULT 1) RETURNS bigint
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ws integer := define_computed_trait.workspace_id;
+    trait text := define_computed_trait.name;
+    profiles bigint;
+BEGIN
+    PERFORM cdp_internal.check_computed_trait(trait, define_computed_trait.definition);
+    PERFORM cdp_internal.lock_identity(ws);
+    INSERT INTO cdp.computed_traits AS c (workspace_id, name, definition) VALUES (ws, trait, define_computed_trait.definition)
+    ON CONFLICT ON CONSTRAINT computed_traits_pkey
+    DO UPDATE SET definition = excluded.definition, defined_at = now();
+    -- Every live profile's record gets the stored events' state of this one trait (a record made
+    -- by ingest before the definition holds none of it, or an older version's, which goes).
+    WITH backfill AS (
+        SELECT e.current_profile_id AS profile_id,
+               cdp_internal.computed_state(ws, trait, now(), e.type, e.event, e.name, e."timestamp", e.event_id,
+                                           e.properties, e.traits, e.context) AS state
+        FROM cdp.events_by_profile e
+        WHERE e.workspace_id = ws AND e.current_profile_id IS NOT NULL
+        GROUP BY e.current_profile_id)
+    UPDATE cdp_internal.profile_state s
+    SET (computed, computed_expires_at) =
+        (SELECT m, cdp_internal.computed_next_expiry(m)
+         FROM (SELECT cdp_internal.computed_merge(ws, s.computed, b.state, now())) AS x(m))
+    FROM backfill b
+    WHERE s.workspace_id = ws AND s.profile_id = b.profile_id AND b.state IS NOT NULL;
+    GET DIAGNOSTICS profiles = ROW_COUNT;
+    RETURN profiles;
+END;
+$$;
+COMMENT ON FUNCTION cdp.define_computed_trait(text, jsonb, integer) IS
+    'Defines a computed trait (see cdp.computed_traits) and counts the stored events into every profile; returns how many profiles have a value';
+
+CREATE FUNCTION cdp.drop_computed_trait(name text, workspace_id integer DEFAULT 1) RETURNS boolean
+LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    DELETE FROM cdp.computed_traits c WHERE c.workspace_id = drop_computed_trait.workspace_id
+        AND c.name = drop_computed_trait.name RETURNING true;
+END;
+COMMENT ON FUNCTION cdp.drop_computed_trait(text, integer) IS
+    'Drops a computed trait: it leaves every profile at once, its counts go with the next write of each record';
+
+-- Moves time forward for a workspace's windowed computed traits: every profile whose oldest
+-- bucket has left its window by `at` is compacted, so what segments and exports read stays right
+-- and states stay small. Reading never needs it (values are computed for the time they are read
+-- at). cdp.tick() calls it for every workspace. Returns how many profiles changed.
+CREATE FUNCTION cdp_internal.move_computed_traits(workspace integer, at timestamptz) RETURNS bigint
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    PERFORM cdp_internal.lock_identity(workspace);
+    UPDATE cdp_internal.profile_state s
+    SET (computed, computed_expires_at) =
+        (SELECT m, cdp_internal.computed_next_expiry(m)
+         FROM (SELECT cdp_internal.computed_merge(workspace, s.computed, NULL, move_computed_traits.at)) AS x(m))
+    WHERE s.workspace_id = workspace AND s.computed_expires_at <= move_computed_traits.at;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END;
+$$;
+
+-- The whole profile of the person an identifier belongs to, for support agents and APIs: its
+-- identifiers by type, golden record and where each trait came from, computed traits at `at`,
+-- first and last seen, the profiles merged into it, and its last events (newest first).
+CREATE FUNCTION cdp.profile(id_type text, value text, workspace_id integer DEFAULT 1, at timestamptz DEFAULT now(),
+                            last_events integer DEFAULT 10) RETURNS jsonb
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ws integer := profile.workspace_id;
+    person bigint := cdp.resolve(profile.id_type, profile.value, profile.workspace_id);
+    result jsonb;
+BEGIN
+    IF person IS NULL THEN
+        RAISE EXCEPTION 'identifier % "%" belongs to no profile', profile.id_type, profile.value
+            USING ERRCODE = 'no_data_found',
+                  DETAIL = format('cdp.identifiers has no profile for %s %L in workspace %s (never seen, or blocked).',
+                                  profile.id_type, cdp.normalise_identifier(profile.id_type, profile.value), ws),
+                  HINT = 'Check the type and value; cdp.normalise_identifier shows the stored form.';
+    END IF;
+    SELECT jsonb_build_object(
+        'profile_id', person,
+        'identifiers', coalesce((
+            SELECT jsonb_object_agg(i.id_type, i.ids ORDER BY i.id_type)
+            FROM (SELECT i.id_type, jsonb_agg(i.id_value ORDER BY i.first_seen, i.id_value) AS ids
+                  FROM cdp.identifiers i WHERE i.workspace_id = ws AND i.profile_id = person GROUP BY i.id_type) i),
+            '{}'::jsonb),
+        'traits', coalesce(cdp_internal.traits_of(s.traits), '{}'::jsonb),
+        'trait_sources', coalesce(cdp_internal.trait_sources_of(s.traits), '{}'::jsonb),
+        'computed', cdp_internal.computed_of(ws, s.computed, profile.at),
+        'first_seen', s.first_seen,
+        'last_seen', s.last_seen,
+        'merged_from', coalesce((
+            WITH RECURSIVE absorbed AS (
+                SELECT p.profile_id FROM cdp.profiles p WHERE p.workspace_id = ws AND p.merged_into = person
+                UNION
+                SELECT p.profile_id FROM cdp.profiles p JOIN absorbed a ON p.workspace_id = ws AND p.merged_into = a.profile_id)
+            SELECT jsonb_agg(a.profile_id ORDER BY a.profile_id) FROM absorbed a), '[]'::jsonb),
+        'last_events', coalesce((
+            SELECT jsonb_agg(l.event ORDER BY l.ts DESC, l.event_id DESC)
+            FROM (SELECT jsonb_build_object('type', e.type, 'event', coalesce(e.event, e.name), 'timestamp', e."timestamp",
+                                            'properties', e.properties, 'event_id', e.event_id) AS event,
+                         e."timestamp" AS ts, e.event_id
+                  FROM cdp.events_by_profile e
+                  WHERE e.workspace_id = ws AND e.current_profile_id = person
+                  ORDER BY e."timestamp" DESC, e.event_id DESC
+                  LIMIT profile.last_events) l), '[]'::jsonb))
+    INTO result
+    FROM (VALUES (1)) AS me LEFT JOIN cdp_internal.profile_state s ON s.workspace_id = ws AND s.profile_id = person;
+    RETURN result;
+END;
+$$;
+COMMENT ON FUNCTION cdp.profile(text, text, integer, timestamptz, integer) IS
+    'The 360 view of a person as jsonb: identifiers, traits and their sources, computed traits, first/last seen, merged profiles, last events';
+
+-- from extension/48_sources.sql
+-- Composable sources: an existing table or view (a CRM's customers, an orders table) registered
+-- with its identifier columns, trait columns and timestamp column. cdp.sync_source reads the rows
+-- changed since the last sync and links them into the identity graph and the profile records,
+-- with the source's name and priority, without copying the table: a purchase in `orders` and a
+-- login on the website end up on one profile.
+
+CREATE TABLE cdp.sources (
+    workspace_id integer NOT NULL DEFAULT 1 REFERENCES cdp.workspaces,
+    name text NOT NULL,
+    relation regclass NOT NULL,
+    identifiers jsonb NOT NULL,           -- identifier type -> column: {"user_id": "customer_id", "email": "email"}
+    traits jsonb NOT NULL DEFAULT '{}',   -- trait -> column: {"city": "city", "plan": "plan_name"}
+    timestamp_column text NOT NULL,       -- when a row last changed: syncs read past the last one seen
+    priority integer NOT NULL DEFAULT 1 CHECK (priority >= 1),  -- for the source_priority rule: 1 is first
+    synced_until timestamptz,             -- the newest row time synced so far
+    synced_at timestamptz,
+    rows_synced bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace_id, name)
+);
+COMMENT ON TABLE cdp.sources IS
+    'Tables and views whose rows add identifiers and traits to profiles (cdp.add_source, cdp.sync_source)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.sources', '');
+
+CREATE FUNCTION cdp_internal.link_source_rows(rows jsonb, workspace_id integer, source text, priority integer,
+    OUT linked integer, OUT rejected jsonb)
+LANGUAGE C VOLATILE STRICT AS 'MODULE_PATHNAME', 'cdp_link_source_rows';
+
+-- A column of the relation, checked; an error naming what is missing otherwise.
+CREATE FUNCTION cdp_internal.source_column(relation regclass, col text, what text) RETURNS regtype
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    typ regtype;
+BEGIN
+    SELECT a.atttypid INTO typ FROM pg_attribute a
+    WHERE a.attrelid = relation AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF typ IS NULL THEN
+        RAISE EXCEPTION '% column "%" does not exist in %', what, col, relation
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = format('%s has the columns %s.', relation,
+                                  (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+                                   WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped)),
+                  HINT = 'Name a column of the relation exactly (names are case-sensitive).';
+    END IF;
+    RETURN typ;
+END;
+$$;
+
+CREATE FUNCTION cdp.add_source(name text, relation regclass, identifiers jsonb, traits jsonb DEFAULT '{}',
+                               timestamp_column text DEFAULT 'updated_at', priority integer DEFAULT 1,
+                               workspace_id integer DEFAULT 1) RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+    v jsonb;
+    ts_type regtype;
+BEGIN
+    IF add_source.name !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid source name "%"', add_source.name USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'A source name has 1 to 63 characters a-z, 0-9 and _, starting with a letter.',
+            HINT = 'Name it like a table: crm_customers, orders.';
+    END IF;
+    IF jsonb_typeof(add_source.identifiers) <> 'object' OR add_source.identifiers = '{}' THEN
+        RAISE EXCEPTION 'source "%" has no identifier columns', add_source.name USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'identifiers maps identifier types to columns; without one, no row can join a profile.',
+            HINT = 'Pass identifiers => ''{"user_id": "customer_id", "email": "email"}''.';
+    END IF;
+    IF jsonb_typeof(add_source.traits) <> 'object' THEN
+        RAISE EXCEPTION 'traits of source "%" is not an object', add_source.name USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'traits maps trait names to columns.', HINT = 'Pass traits => ''{"city": "city"}''.';
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(add_source.identifiers) UNION ALL SELECT * FROM jsonb_each(add_source.traits) LOOP
+        IF jsonb_typeof(v) <> 'string' THEN
+            RAISE EXCEPTION '"%" of source "%" does not name a column', k, add_source.name
+                USING ERRCODE = 'invalid_parameter_value', DETAIL = format('It maps to %s.', v),
+                      HINT = 'Map each identifier type and trait to a column name, as a string.';
+        END IF;
+        PERFORM cdp_internal.source_column(add_source.relation, v ->> 0, format('%s', k));
+    END LOOP;
+    FOR k IN SELECT jsonb_object_keys(add_source.identifiers) LOOP
+        IF k !~ '^[a-z][a-z0-9_]*$' THEN
+            RAISE EXCEPTION 'invalid identifier type "%"', k USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = 'Identifier types are user_id, anonymous_id, email, phone, device_id, or a custom type in a-z, 0-9 and _.',
+                HINT = 'Use the type name ingest uses for the same kind of value.';
+        END IF;
+    END LOOP;
+    ts_type := cdp_internal.source_column(add_source.relation, add_source.timestamp_column, 'timestamp');
+    IF ts_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+        RAISE EXCEPTION 'timestamp column "%" of % is of type %', add_source.timestamp_column, add_source.relation, ts_type
+            USING ERRCODE = 'datatype_mismatch',
+                  DETAIL = 'Syncs read the rows changed since the last one by this column.',
+                  HINT = 'Use a timestamptz, timestamp or date column, such as updated_at.';
+    END IF;
+    INSERT INTO cdp.sources (workspace_id, name, relation, identifiers, traits, timestamp_column, priority)
+    VALUES (add_source.workspace_id, add_source.name, add_source.relation, add_source.identifiers, add_source.traits,
+            add_source.timestamp_column, add_source.priority);
+END;
+$$;
+COMMENT ON FUNCTION cdp.add_source(text, regclass, jsonb, jsonb, text, integer, integer) IS
+    'Registers a table or view whose rows add identifiers and traits to profiles; cdp.sync_source reads it';
+
+-- Reads the rows of a source changed since its last sync (all of them with full => true), in
+-- order of their time, and links them: each row is one identify call (user_id and anonymous_id
+-- as such, email and phone as traits, device_id as context.device.id, other types as
+-- context.externalIds) with the mapped traits, from the source at its priority. Rows that
+-- cannot join a profile (no identifier) land in cdp.rejected_events. Returns what it did.
+CREATE FUNCTION cdp.sync_source(name text, workspace_id integer DEFAULT 1, full_sync boolean DEFAULT false,
+    OUT rows_read bigint, OUT rows_linked bigint, OUT rows_rejected bigint, OUT synced_until timestamptz)
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src cdp.sources;
+    ws integer := sync_source.workspace_id;
+    k text;
+    col text;
+    ids text[] := '{}';
+    traits text[] := '{}';
+    context text[] := '{}';
+    external text[] := '{}';
+    key_expr text;
+    event_expr text;
+    chunk record;
+    linked record;
+BEGIN
+    SELECT * INTO src FROM cdp.sources s WHERE s.workspace_id = ws AND s.name = sync_source.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'source "%" does not exist in workspace %', sync_source.name, ws USING ERRCODE = 'undefined_object',
+            DETAIL = 'cdp.sources lists the registered sources.', HINT = 'Register it with cdp.add_source(...).';
+    END IF;
+    PERFORM cdp_internal.lock_identity(ws);
+    FOR k, col IN SELECT key, value ->> 0 FROM jsonb_each(src.identifiers) LOOP
+        CASE k
+            WHEN 'user_id' THEN ids := ids || format('''userId'', t.%I::text', col);
+            WHEN 'anonymous_id' THEN ids := ids || format('''anonymousId'', t.%I::text', col);
+            WHEN 'email', 'phone' THEN traits := traits || format('%L, t.%I::text', k, col);
+            WHEN 'device_id' THEN context := context || format('''device'', jsonb_build_object(''id'', t.%I::text)', col);
+            ELSE external := external || format('jsonb_build_object(''type'', %L, ''id'', t.%I::text)', k, col);
+        END CASE;
+    END LOOP;
+    FOR k, col IN SELECT key, value ->> 0 FROM jsonb_each(src.traits) LOOP
+        traits := traits || format('%L, t.%I', k, col);
+    END LOOP;
+    IF cardinality(external) > 0 THEN
+        context := context || format('''externalIds'', jsonb_path_query_array(jsonb_build_array(%s), ''$[*] ? (@.id != null)'')',
+                                     array_to_string(external, ', '));
+    END IF;
+    -- A row's name in provenance: its first identifier present (user_id first), as column=value.
+    SELECT string_agg(format('%L || t.%I::text', (value ->> 0) || '=', value ->> 0), ', ' ORDER BY key <> 'user_id', key)
+    INTO key_expr FROM jsonb_each(src.identifiers);
+    event_expr := format(
+        'jsonb_strip_nulls(jsonb_build_object(''type'', ''identify'', ''timestamp'', t.%1$I::timestamptz,'
+        ' ''messageId'', concat_ws('' @ '', coalesce(%2$s), t.%1$I::timestamptz), %3$s'
+        ' ''traits'', jsonb_build_object(%4$s), ''context'', jsonb_build_object(%5$s)))',
+        src.timestamp_column, key_expr, CASE WHEN cardinality(ids) > 0 THEN array_to_string(ids, ', ') || ',' ELSE '' END,
+        array_to_string(traits, ', '), array_to_string(context, ', '));
+    rows_read := 0;
+    rows_linked := 0;
+    rows_rejected := 0;
+    synced_until := src.synced_until;
+    FOR chunk IN EXECUTE format(
+        'SELECT c, jsonb_agg(e ORDER BY ts, n) AS events, max(ts) AS until, count(*) AS rows'
+        ' FROM (SELECT %s AS e, t.%I::timestamptz AS ts, n, (n - 1) / 1000 AS c'
+        '       FROM (SELECT t.*, row_number() OVER (ORDER BY t.%I) AS n FROM %s t WHERE t.%I::timestamptz > $1) t) x'
+        ' GROUP BY c ORDER BY c',
+        event_expr, src.timestamp_column, src.timestamp_column, src.relation, src.timestamp_column)
+        USING CASE WHEN sync_source.full_sync THEN '-infinity'::timestamptz ELSE coalesce(src.synced_until, '-infinity') END
+    LOOP
+        linked := cdp_internal.link_source_rows(chunk.events, ws, src.name, src.priority);
+        rows_read := rows_read + chunk.rows;
+        rows_linked := rows_linked + linked.linked;
+        rows_rejected := rows_rejected + jsonb_array_length(linked.rejected);
+        INSERT INTO cdp.rejected_events (workspace_id, received_at, reason, detail, message_id, item_index, raw)
+        SELECT ws, now(), r ->> 'reason', format('source %s: %s', src.name, r ->> 'detail'),
+               chunk.events -> (r ->> 'row')::int ->> 'messageId', (chunk.c * 1000 + (r ->> 'row')::int)::int,
+               (chunk.events -> (r ->> 'row')::int)::text
+        FROM jsonb_array_elements(linked.rejected) r;
+        synced_until := greatest(synced_until, chunk.until);
+    END LOOP;
+    UPDATE cdp.sources s SET synced_until = sync_source.synced_until, synced_at = now(),
+                             rows_synced = s.rows_synced + sync_source.rows_read
+    WHERE s.workspace_id = ws AND s.name = src.name;
+END;
+$$;
+COMMENT ON FUNCTION cdp.sync_source(text, integer, boolean) IS
+    'Links the rows of a registered source changed since its last sync into identities and profile records';
+
+CREATE FUNCTION cdp.drop_source(name text, workspace_id integer DEFAULT 1) RETURNS boolean
+LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    DELETE FROM cdp.sources s WHERE s.workspace_id = drop_source.workspace_id AND s.name = drop_source.name RETURNING true;
+END;
+COMMENT ON FUNCTION cdp.drop_source(text, integer) IS
+    'Unregisters a source; what its rows already linked stays (unlink or block identifiers to undo it)';
 
 -- from extension/50_analytics.sql
 -- Behavioural analytics in SQL: ClickHouse's windowFunnel, retention, sequenceMatch and
@@ -830,8 +1223,9 @@ COMMENT ON FUNCTION cdp.paths(text, text, integer, integer, timestamptz, timesta
 -- Scheduled work, called by any scheduler (pg_cron where installed): never a hidden thread.
 
 -- Forgets messageIds older than cdp.dedup_window, drops session states nobody can continue,
--- and creates next month's events partition ahead of time.
-CREATE FUNCTION cdp.tick(OUT task text, OUT affected bigint)
+-- creates next month's events partition ahead of time, and moves windowed computed traits to
+-- `at` (now, unless a replay or a test moves time explicitly).
+CREATE FUNCTION cdp.tick(at timestamptz DEFAULT now(), OUT task text, OUT affected bigint)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -858,6 +1252,11 @@ BEGIN
     task := 'create next month''s events partition';
     SELECT count(*) - n INTO affected FROM pg_inherits WHERE inhparent = 'cdp.events'::regclass;
     RETURN NEXT;
+
+    SELECT coalesce(sum(cdp_internal.move_computed_traits(w.workspace_id, tick.at)), 0) INTO n
+    FROM (SELECT DISTINCT c.workspace_id FROM cdp.computed_traits c ORDER BY 1) w;
+    task := 'move windowed computed traits'; affected := n; RETURN NEXT;
 END;
 $$;
-COMMENT ON FUNCTION cdp.tick() IS 'Periodic maintenance: dedup window, idle sessions, partitions ahead of time';
+COMMENT ON FUNCTION cdp.tick(timestamptz) IS
+    'Periodic maintenance: dedup window, idle sessions, partitions ahead of time, windowed computed traits';
