@@ -75,6 +75,7 @@ BEGIN
     INSERT INTO cdp.computed_traits AS c (workspace_id, name, definition) VALUES (ws, trait, define_computed_trait.definition)
     ON CONFLICT ON CONSTRAINT computed_traits_pkey
     DO UPDATE SET definition = excluded.definition, defined_at = now();
+    PERFORM cdp_internal.check_all_segments(ws);  -- a segment reading it may need it as it was
     -- Every live profile's record gets the stored events' state of this one trait (a record made
     -- by ingest before the definition holds none of it, or an older version's, which goes).
     WITH backfill AS (
@@ -91,6 +92,8 @@ BEGIN
     FROM backfill b
     WHERE s.workspace_id = ws AND s.profile_id = b.profile_id AND b.state IS NOT NULL;
     GET DIAGNOSTICS profiles = ROW_COUNT;
+    -- Segments over the trait follow its new values.
+    PERFORM cdp_internal.evaluate_segments(ws, cdp_internal.all_profiles(ws), now(), 'computed trait ' || trait);
     RETURN profiles;
 END;
 $$;
@@ -98,11 +101,18 @@ COMMENT ON FUNCTION cdp.define_computed_trait(text, jsonb, integer) IS
     'Defines a computed trait (see cdp.computed_traits) and counts the stored events into every profile; returns how many profiles have a value';
 
 CREATE FUNCTION cdp.drop_computed_trait(name text, workspace_id integer DEFAULT 1) RETURNS boolean
-LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     DELETE FROM cdp.computed_traits c WHERE c.workspace_id = drop_computed_trait.workspace_id
-        AND c.name = drop_computed_trait.name RETURNING true;
+        AND c.name = drop_computed_trait.name;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM cdp_internal.check_all_segments(drop_computed_trait.workspace_id);  -- none may read it
+    RETURN true;
 END;
+$$;
 COMMENT ON FUNCTION cdp.drop_computed_trait(text, integer) IS
     'Drops a computed trait: it leaves every profile at once, its counts go with the next write of each record';
 
@@ -114,16 +124,21 @@ CREATE FUNCTION cdp_internal.move_computed_traits(workspace integer, at timestam
 LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    changed bigint;
+    changed bigint[];
 BEGIN
     PERFORM cdp_internal.lock_identity(workspace);
-    UPDATE cdp_internal.profile_state s
-    SET (computed, computed_expires_at) =
-        (SELECT m, cdp_internal.computed_next_expiry(m)
-         FROM (SELECT cdp_internal.computed_merge(workspace, s.computed, NULL, move_computed_traits.at)) AS x(m))
-    WHERE s.workspace_id = workspace AND s.computed_expires_at <= move_computed_traits.at;
-    GET DIAGNOSTICS changed = ROW_COUNT;
-    RETURN changed;
+    WITH moved AS (
+        UPDATE cdp_internal.profile_state s
+        SET (computed, computed_expires_at) =
+            (SELECT m, cdp_internal.computed_next_expiry(m)
+             FROM (SELECT cdp_internal.computed_merge(workspace, s.computed, NULL, move_computed_traits.at)) AS x(m))
+        WHERE s.workspace_id = workspace AND s.computed_expires_at <= move_computed_traits.at
+        RETURNING s.profile_id)
+    SELECT coalesce(array_agg(profile_id ORDER BY profile_id), '{}') INTO changed FROM moved;
+    -- Their realtime segments follow (the windows moved whether or not anyone ticked: the
+    -- segments see it now).
+    PERFORM cdp_internal.evaluate_segments(workspace, changed, move_computed_traits.at, 'tick');
+    RETURN cardinality(changed);
 END;
 $$;
 

@@ -34,7 +34,14 @@ BEGIN
     SELECT coalesce(sum(cdp_internal.move_computed_traits(w.workspace_id, tick.at)), 0) INTO n
     FROM (SELECT DISTINCT c.workspace_id FROM cdp.computed_traits c ORDER BY 1) w;
     task := 'move windowed computed traits'; affected := n; RETURN NEXT;
+
+    SELECT coalesce(sum(cdp_internal.fire_due_triggers(w.workspace_id, tick.at)), 0) INTO n
+    FROM (SELECT DISTINCT s.workspace_id FROM cdp.segments s WHERE s.mode = 'trigger' ORDER BY 1) w;
+    task := 'fire due triggers'; affected := n; RETURN NEXT;
+    -- Counted events too old to count again.
+    DELETE FROM cdp_internal.trigger_state t USING cdp.segments s
+    WHERE s.segment_id = t.segment_id AND t.deadline IS NULL AND t.event_at < tick.at - (s.trigger_rule ->> 'within')::interval;
 END;
 $$;
 COMMENT ON FUNCTION cdp.tick(timestamptz) IS
-    'Periodic maintenance: dedup window, idle sessions, partitions ahead of time, windowed computed traits';
+    'Periodic maintenance: dedup window, idle sessions, partitions ahead of time, windowed computed traits and their segments, due triggers';

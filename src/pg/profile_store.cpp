@@ -11,6 +11,7 @@
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/jsonb.hpp"
+#include "cdp/pg/segment_store.hpp"
 #include "cdp/pg/spi.hpp"
 #include "cdp/pg/trait_input.hpp"
 
@@ -54,7 +55,8 @@ void traits_of_event(const Event& e, const rapidjson::Value** out) {
 }  // namespace
 
 void update_profile_records(const std::vector<Event>& events, const std::vector<std::pair<int64, int64>>& moved,
-                            int32 workspace, Micros now, MemoryContext context, const RecordSource* from) {
+                            int32 workspace, Micros now, MemoryContext context, std::vector<int64>* written,
+                            const RecordSource* from) {
     ProfileUpdate* u = make_context_owned<ProfileUpdate>(context)->object;
     load_trait_rules(workspace, &u->rules);
     load_computed_definitions(workspace, &u->definitions);
@@ -96,6 +98,9 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
         std::sort(u->load.begin(), u->load.end());  // the lock order
     });
     if (u->records.empty()) return;
+    guarded([&] {
+        for (const auto& [profile, record] : u->records) written->push_back(profile);
+    });
 
     // The stored records, locked until the transaction ends.
     int n = static_cast<int>(u->load.size());
@@ -184,7 +189,7 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
     }
 }
 
-void recompute_profile_records(int32 workspace, const int64* profiles, int n) {
+void recompute_profile_records(int32 workspace, const int64* profiles, int n, const char* cause) {
     if (n == 0) return;
     static SPIPlanPtr plan = nullptr;
     Datum* ids = datums(n);
@@ -192,6 +197,9 @@ void recompute_profile_records(int32 workspace, const int64* profiles, int n) {
     Oid types[] = {INT4OID, INT8ARRAYOID};
     Datum args[] = {Int32GetDatum(workspace), int8_array(ids, n)};
     spi_run_cached(&plan, "SELECT cdp_internal.recompute_profile_records($1, $2)", 2, types, args, nullptr, false);
+    auto* ids_vector = make_context_owned<std::vector<int64>>(CurrentMemoryContext)->object;
+    guarded([&] { ids_vector->assign(profiles, profiles + n); });
+    evaluate_segments(workspace, *ids_vector, GetCurrentTransactionStartTimestamp(), cause);
 }
 
 }  // namespace cdp::pg

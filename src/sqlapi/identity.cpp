@@ -82,7 +82,7 @@ void recompute_parts(int32 workspace, const ProfilePart* parts, int n) {
     if (n == 0 || !setting_update_profiles) return;
     auto* ids = static_cast<int64*>(palloc(sizeof(int64) * n));
     for (int i = 0; i < n; ++i) ids[i] = parts[i].profile_id;
-    recompute_profile_records(workspace, ids, n);
+    recompute_profile_records(workspace, ids, n, "split");
 }
 
 void return_parts(FunctionCallInfo fcinfo, const ProfilePart* parts, int n) {
@@ -481,7 +481,7 @@ Datum cdp_rebuild_profile_records(PG_FUNCTION_ARGS) {
         bool isnull;
         ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
     }
-    recompute_profile_records(workspace, ids, n);
+    recompute_profile_records(workspace, ids, n, "rebuild");
     // What registered tables said comes from them again: their rows are not events.
     static SPIPlanPtr sources_plan = nullptr;
     spi_run_cached(&sources_plan,

@@ -14,6 +14,7 @@
 #include "cdp/pg/jsonb.hpp"
 #include "cdp/pg/profile_store.hpp"
 #include "cdp/pg/row_writer.hpp"
+#include "cdp/pg/segment_store.hpp"
 #include "cdp/pg/settings.hpp"
 #include "cdp/pg/spi.hpp"
 
@@ -560,9 +561,13 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
             lock_identity(workspace);
             IdentityRules* rules = load_identity_rules(workspace, batch_context);
             stitch_events(work->batch.events, workspace, *rules, &work->moved_profiles);
-            if (setting_update_profiles)
+            if (setting_update_profiles) {
+                auto* written = make_context_owned<std::vector<int64>>(batch_context)->object;
                 update_profile_records(work->batch.events, work->moved_profiles, workspace, to_unix(received_at),
-                                       batch_context);
+                                       batch_context, written);
+                segments_after_batch(workspace, work->batch.events, work->moved_profiles, received_at);
+                evaluate_segments(workspace, *written, received_at, "ingest");
+            }
         }
         ensure_partitions(work, cdp_namespace);
         write_events(work, workspace, events_relid);

@@ -12,6 +12,7 @@
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/identity_store.hpp"
 #include "cdp/pg/profile_store.hpp"
+#include "cdp/pg/segment_store.hpp"
 #include "cdp/pg/settings.hpp"
 #include "cdp/pg/spi.hpp"
 
@@ -79,7 +80,11 @@ Datum cdp_link_source_rows(PG_FUNCTION_ARGS) {
         stitch_events(batch->events, workspace, *rules, &moved);
         if (setting_update_profiles) {
             RecordSource from{std::string_view(VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source)), priority};
-            update_profile_records(batch->events, moved, workspace, to_unix(now), context, &from);
+            auto* written = make_context_owned<std::vector<int64>>(context)->object;
+            update_profile_records(batch->events, moved, workspace, to_unix(now), context, written, &from);
+            // Rows are not events: no trigger sees them, but segments see what they changed.
+            segments_after_batch(workspace, {}, moved, now);
+            evaluate_segments(workspace, *written, now, psprintf("source %s", text_to_cstring(source)));
         }
     }
     spi_finish();

@@ -22,10 +22,13 @@ struct RecordSource {
     std::string_view name;
     int priority;
 };
+// `written` receives the profiles whose records were written (the batch's, merges' survivors).
 void update_profile_records(const std::vector<Event>& events, const std::vector<std::pair<int64, int64>>& moved,
-                            int32 workspace, Micros now, MemoryContext context, const RecordSource* from = nullptr);
+                            int32 workspace, Micros now, MemoryContext context, std::vector<int64>* written,
+                            const RecordSource* from = nullptr);
 
-// Rebuilds the records of the given profiles from their events (after a split).
-void recompute_profile_records(int32 workspace, const int64* profiles, int n);
+// Rebuilds the records of the given profiles from their events (after a split), and moves their
+// realtime segments (`cause` goes to the feed).
+void recompute_profile_records(int32 workspace, const int64* profiles, int n, const char* cause);
 
 }  // namespace cdp::pg
