@@ -108,7 +108,8 @@ double run_copy(pqxx::connection& c, const std::vector<Batch>& batches) {
 void reset(pqxx::connection& c) {
     pqxx::nontransaction n(c);
     n.exec("TRUNCATE cdp.events, cdp.rejected_events, cdp_internal.message_ids, cdp_internal.session_state,"
-           " cdp.identifiers, cdp.identity_edges, cdp.identity_changes, cdp.profiles, cdp_internal.profile_state");
+           " cdp.identifiers, cdp.identity_edges, cdp.identity_changes, cdp.profiles, cdp_internal.profile_state,"
+           " cdp.segment_members, cdp.segment_changes, cdp_internal.trigger_state");
     n.exec("DROP TABLE IF EXISTS cdp_bench_raw");
     n.exec("CREATE TABLE cdp_bench_raw (doc jsonb)");
     n.exec("CHECKPOINT");
@@ -117,7 +118,7 @@ void reset(pqxx::connection& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string db, file, mode = "load", stitch = "off", profiles = "on";
+    std::string db, file, mode = "load", stitch = "off", profiles = "on", label;
     size_t batch_size = 500;
     int rounds = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -128,11 +129,12 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--rounds")) rounds = std::stoi(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--stitch")) stitch = argv[i + 1];
         else if (!std::strcmp(argv[i], "--profiles")) profiles = argv[i + 1];
+        else if (!std::strcmp(argv[i], "--label")) label = argv[i + 1];  // names the workload in the line
     }
     if (file.empty() || (mode != "load" && mode != "bench") || (stitch != "on" && stitch != "off") ||
         (profiles != "on" && profiles != "off")) {
         std::cerr << "usage: cdp_bench_ingest --db CONNINFO --file events.ndjson [--batch N] [--mode load|bench] "
-                     "[--rounds N] [--stitch on|off] [--profiles on|off]\n";
+                     "[--rounds N] [--stitch on|off] [--profiles on|off] [--label NAME]\n";
         return 2;
     }
     try {
@@ -146,7 +148,10 @@ int main(int argc, char** argv) {
             n.exec("SET cdp.stitch_identities = " + stitch);
             n.exec("SET cdp.update_profiles = " + profiles);  // profile records, with stitching
         }
-        const char* workload = stitch == "off" ? "ingest" : profiles == "on" ? "ingest+identity+profiles" : "ingest+identity";
+        const char* workload = !label.empty()     ? label.c_str()
+                               : stitch == "off"  ? "ingest"
+                               : profiles == "on" ? "ingest+identity+profiles"
+                                                  : "ingest+identity";
         if (mode == "load") {
             Totals t;
             double s = run_ingest(c, batches, t);

@@ -1379,9 +1379,10 @@ BEGIN ATOMIC
     FROM cdp.segments s WHERE s.workspace_id = check_all_segments.workspace AND s.mode = 'realtime';
 END;
 
--- The query ingest and cdp.tick run to move a workspace's realtime segments to the present for
--- some profiles ($1 workspace, $2 profiles, $3 time, $4 cause): one statement for all segments,
--- writing only the changes. NULL when the workspace has no realtime segment.
+-- The query ingest and cdp.tick run to evaluate a workspace's realtime segments for some
+-- profiles ($1 workspace, $2 profiles, $3 time): per profile, the realtime segments it belongs
+-- in now. NULL when the workspace has no realtime segment. Ingest compares that with the
+-- memberships it holds and writes only the differences.
 -- In an expression: profile_id, traits (jsonb), first_seen, last_seen, and computed.<name> for
 -- each computed trait (count and distinct_count bigint, sum, min and max numeric, others text).
 CREATE FUNCTION cdp_internal.segment_query(workspace integer) RETURNS text
@@ -1389,46 +1390,32 @@ LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tests text;
-    columns text;
+    uses_traits boolean;
+    uses_computed boolean;
 BEGIN
+    -- A profile's record and computed traits are made only when some expression reads them,
+    -- and the computed columns once per profile (OFFSET 0 keeps the planner from copying them
+    -- into every expression that reads one).
     SELECT string_agg(format('CASE WHEN (%s) THEN %s::bigint END', E'\n' || s.definition || E'\n', s.segment_id), ', '
-                      ORDER BY s.segment_id)
-    INTO tests FROM cdp.segments s WHERE s.workspace_id = workspace AND s.mode = 'realtime';
+                      ORDER BY s.segment_id),
+           bool_or(s.definition ~* '\mtraits\M'), bool_or(s.definition ~* '\mcomputed\M')
+    INTO tests, uses_traits, uses_computed
+    FROM cdp.segments s WHERE s.workspace_id = workspace AND s.mode = 'realtime';
     IF tests IS NULL THEN
         RETURN NULL;
     END IF;
-    columns := cdp_internal.computed_columns(workspace);
     RETURN format($q$
-WITH input AS (
-    SELECT s.profile_id, coalesce(cdp_internal.traits_of(s.traits), '{}'::jsonb) AS traits, s.first_seen, s.last_seen,
-           cdp_internal.computed_of($1, s.computed, $3) AS c
-    FROM cdp_internal.profile_state s WHERE s.workspace_id = $1 AND s.profile_id = ANY ($2)),
-now_in AS (
-    SELECT p.profile_id, t.segment_id
-    FROM input p CROSS JOIN LATERAL (SELECT %s) AS computed
-    CROSS JOIN LATERAL unnest(ARRAY[%s]) AS t(segment_id)
-    WHERE t.segment_id IS NOT NULL),
-realtime AS (
-    SELECT s.segment_id, s.name FROM cdp.segments s WHERE s.workspace_id = $1 AND s.mode = 'realtime'),
-was_in AS (
-    SELECT m.profile_id, m.segment_id FROM cdp.segment_members m JOIN realtime r USING (segment_id)
-    WHERE m.workspace_id = $1 AND m.profile_id = ANY ($2)),
-entered AS (
-    INSERT INTO cdp.segment_members (workspace_id, segment_id, profile_id, entered_at)
-    SELECT $1, n.segment_id, n.profile_id, $3 FROM now_in n
-    WHERE NOT EXISTS (SELECT FROM was_in w WHERE w.profile_id = n.profile_id AND w.segment_id = n.segment_id)
-    RETURNING segment_id, profile_id),
-exited AS (
-    DELETE FROM cdp.segment_members m USING was_in w
-    WHERE m.segment_id = w.segment_id AND m.profile_id = w.profile_id
-      AND NOT EXISTS (SELECT FROM now_in n WHERE n.profile_id = w.profile_id AND n.segment_id = w.segment_id)
-    RETURNING m.segment_id, m.profile_id)
-INSERT INTO cdp.segment_changes (workspace_id, segment_id, segment, profile_id, change, at, cause)
-SELECT $1, c.segment_id, r.name, c.profile_id, c.change, $3, $4
-FROM (SELECT segment_id, profile_id, 'exited' AS change FROM exited
-      UNION ALL SELECT segment_id, profile_id, 'entered' FROM entered) c
-JOIN realtime r USING (segment_id)
-ORDER BY c.profile_id, c.change DESC, c.segment_id$q$, columns, tests);
+SELECT p.profile_id, array_remove(ARRAY[%s], NULL) AS segments
+FROM unnest($2::bigint[]) AS ids(id)
+CROSS JOIN LATERAL (
+    SELECT s.profile_id, %s AS traits, s.first_seen, s.last_seen, %s AS c
+    FROM cdp_internal.profile_state s WHERE s.workspace_id = $1 AND s.profile_id = ids.id) AS p
+CROSS JOIN LATERAL (SELECT %s OFFSET 0) AS computed
+WHERE $3 IS NOT NULL$q$,
+        tests,
+        CASE WHEN uses_traits THEN 'coalesce(cdp_internal.traits_of(s.traits), ''{}''::jsonb)' ELSE 'NULL::jsonb' END,
+        CASE WHEN uses_computed THEN 'cdp_internal.computed_of($1, s.computed, $3)' ELSE 'NULL::jsonb' END,
+        cdp_internal.computed_columns(workspace));
 END;
 $$;
 
@@ -1457,20 +1444,20 @@ CREATE FUNCTION cdp_internal.iso(t timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
 
--- Each statement that writes changes announces them once, after commit, on the channel
--- cdp_segment_changes: {"workspace_id", "changes", "last_change_id"}.
-CREATE FUNCTION cdp_internal.announce_changes() RETURNS trigger
+-- Changes are announced on the channel cdp_segment_changes with the payload
+-- {"workspace_id": N}, once per transaction and workspace however many it wrote (PostgreSQL
+-- folds equal notifications of a transaction into one), after commit: listeners then read the
+-- feed. A row trigger costs nothing for the batches that change nothing, which are most.
+CREATE FUNCTION cdp_internal.announce_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM pg_notify('cdp_segment_changes',
-                      json_build_object('workspace_id', n.workspace_id, 'changes', count(*), 'last_change_id', max(n.change_id))::text)
-    FROM new_changes n GROUP BY n.workspace_id;
+    PERFORM pg_notify('cdp_segment_changes', '{"workspace_id": ' || NEW.workspace_id || '}');
     RETURN NULL;
 END;
 $$;
 CREATE TRIGGER segment_changes_announce AFTER INSERT ON cdp.segment_changes
-    REFERENCING NEW TABLE AS new_changes FOR EACH STATEMENT EXECUTE FUNCTION cdp_internal.announce_changes();
+    FOR EACH ROW EXECUTE FUNCTION cdp_internal.announce_change();
 
 -- Profiles merged into others: they leave their segments, and their open trigger occurrences
 -- go to their survivors (one open occurrence per trigger and person: the earliest).

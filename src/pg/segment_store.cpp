@@ -1,8 +1,17 @@
 #include "cdp/pg/segment_store.hpp"
 
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/spi.hpp"
+
+extern "C" {
+#include "utils/array.h"
+}
 
 namespace cdp::pg {
 
@@ -12,6 +21,7 @@ namespace {
 // computed traits changed, or another workspace) is prepared again.
 char* prepared_text = nullptr;
 SPIPlanPtr prepared_plan = nullptr;
+BlockNumber prepared_blocks = 0;
 
 // The workspace's segment query (cdp_internal.segment_query), in the caller's memory context;
 // nullptr when it has no realtime segment.
@@ -25,6 +35,23 @@ char* segment_query(int32 workspace) {
     return isnull ? nullptr : TextDatumGetCString(d);
 }
 
+Oid table_oid(const char* schema, const char* name) { return get_relname_relid(name, get_namespace_oid(schema, false)); }
+
+// One membership change: (profile, exited before entered, segment) is the order of the feed.
+struct Change {
+    int64 profile;
+    bool entered;
+    int64 segment;
+    bool operator<(const Change& o) const {
+        return std::tie(profile, entered, segment) < std::tie(o.profile, o.entered, o.segment);
+    }
+};
+
+struct Evaluation {
+    std::set<std::pair<int64, int64>> now_in, was_in;  // (profile, segment)
+    std::vector<Change> changes;
+};
+
 }  // namespace
 
 uint64 evaluate_segments(int32 workspace, const std::vector<int64>& profiles, TimestampTz at, const char* cause) {
@@ -37,16 +64,88 @@ uint64 evaluate_segments(int32 workspace, const std::vector<int64>& profiles, Ti
         if (prepared_text != nullptr) pfree(prepared_text);
         prepared_text = nullptr;
     }
+    Evaluation* ev = make_context_owned<Evaluation>(CurrentMemoryContext)->object;
     int n = static_cast<int>(profiles.size());
     Datum* ids = datums(n);
     for (int i = 0; i < n; ++i) ids[i] = Int64GetDatum(profiles[static_cast<size_t>(i)]);
-    Oid types[] = {INT4OID, INT8ARRAYOID, TIMESTAMPTZOID, TEXTOID};
-    Datum args[] = {Int32GetDatum(workspace), int8_array(ids, n), TimestampTzGetDatum(at), CStringGetTextDatum(cause)};
-    spi_run_cached(&prepared_plan, sql, 4, types, args, nullptr, false);
-    if (prepared_text == nullptr) prepared_text = MemoryContextStrdup(TopMemoryContext, sql);
-    return SPI_processed;
-}
+    Datum id_array = int8_array(ids, n);
 
+    // Where the profiles belong now. The tables it probes start empty and grow to millions of
+    // rows: its plan is made again whenever the profile records have doubled (spi.hpp).
+    {
+        Oid types[] = {INT4OID, INT8ARRAYOID, TIMESTAMPTZOID};
+        Datum args[] = {Int32GetDatum(workspace), id_array, TimestampTzGetDatum(at)};
+        // Not read-only: it must see the records this batch has just written.
+        spi_run_cached_growing(&prepared_plan, &prepared_blocks, table_oid("cdp_internal", "profile_state"), sql, 3,
+                               types, args, nullptr, false);
+        if (prepared_text == nullptr) prepared_text = MemoryContextStrdup(TopMemoryContext, sql);
+    }
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        bool isnull;
+        int64 profile = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+        ArrayType* segments = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+        Datum* items;
+        bool* nulls;
+        int count;
+        deconstruct_array(segments, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &items, &nulls, &count);
+        guarded([&] {
+            for (int i = 0; i < count; ++i) ev->now_in.emplace(profile, DatumGetInt64(items[i]));
+        });
+    }
+    // Where they were: their realtime memberships.
+    {
+        static SPIPlanPtr plan = nullptr;
+        static BlockNumber planned = 0;
+        Oid types[] = {INT4OID, INT8ARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace), id_array};
+        spi_run_cached_growing(&plan, &planned, table_oid("cdp", "segment_members"),
+                               "SELECT m.profile_id, m.segment_id FROM unnest($2::bigint[]) AS ids(id)"
+                               " CROSS JOIN LATERAL (SELECT m.profile_id, m.segment_id FROM cdp.segment_members m"
+                               "  WHERE m.workspace_id = $1 AND m.profile_id = ids.id) m"
+                               " JOIN cdp.segments s ON s.segment_id = m.segment_id AND s.mode = 'realtime'",
+                               2, types, args, nullptr, false);
+    }
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        bool isnull;
+        int64 profile = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+        int64 segment = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+        guarded([&] { ev->was_in.emplace(profile, segment); });
+    }
+    guarded([&] {
+        for (const auto& [profile, segment] : ev->now_in)
+            if (ev->was_in.count({profile, segment}) == 0) ev->changes.push_back({profile, true, segment});
+        for (const auto& [profile, segment] : ev->was_in)
+            if (ev->now_in.count({profile, segment}) == 0) ev->changes.push_back({profile, false, segment});
+        std::sort(ev->changes.begin(), ev->changes.end());
+    });
+    int m = static_cast<int>(ev->changes.size());
+    if (m == 0) return 0;
+
+    // Only the differences are written: memberships, then the feed in (profile, exits first) order.
+    Datum *segment_ids = datums(m), *profile_ids = datums(m), *kinds = datums(m);
+    for (int i = 0; i < m; ++i) {
+        const Change& c = ev->changes[static_cast<size_t>(i)];
+        segment_ids[i] = Int64GetDatum(c.segment);
+        profile_ids[i] = Int64GetDatum(c.profile);
+        kinds[i] = CStringGetTextDatum(c.entered ? "entered" : "exited");
+    }
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, TEXTOID};
+    Datum args[] = {Int32GetDatum(workspace), int8_array(segment_ids, m), int8_array(profile_ids, m),
+                    text_array(kinds, m), TimestampTzGetDatum(at), CStringGetTextDatum(cause)};
+    spi_run_cached(&plan,
+                   "WITH changes AS (SELECT * FROM unnest($2::bigint[], $3::bigint[], $4::text[]) WITH ORDINALITY"
+                   "   AS u(segment_id, profile_id, change, n)),"
+                   " gone AS (DELETE FROM cdp.segment_members m USING changes c"
+                   "   WHERE c.change = 'exited' AND m.segment_id = c.segment_id AND m.profile_id = c.profile_id),"
+                   " came AS (INSERT INTO cdp.segment_members (workspace_id, segment_id, profile_id, entered_at)"
+                   "   SELECT $1, c.segment_id, c.profile_id, $5 FROM changes c WHERE c.change = 'entered')"
+                   " INSERT INTO cdp.segment_changes (workspace_id, segment_id, segment, profile_id, change, at, cause)"
+                   " SELECT $1, c.segment_id, s.name, c.profile_id, c.change, $5, $6"
+                   " FROM changes c JOIN cdp.segments s ON s.segment_id = c.segment_id ORDER BY c.n",
+                   6, types, args, nullptr, false);
+    return static_cast<uint64>(m);
+}
 void segments_after_batch(int32 workspace, const std::vector<Event>& events,
                           const std::vector<std::pair<int64, int64>>& moved, TimestampTz at) {
     if (!moved.empty()) {
