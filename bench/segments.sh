@@ -4,7 +4,7 @@
 #     against REFRESH MATERIALIZED VIEW of the same audience (and the event-to-feed latency of
 #     single-event ingest calls, p50 and p99);
 #  2. ingest throughput (identity and profiles on) with 0, 1 and 10 realtime segments.
-#   bench/segments.sh DB EVENTS_FILE
+#   bench/segments.sh DB EVENTS_FILE [latency]     (latency: the first only)
 set -euo pipefail
 DB=$1
 DATA=$2
@@ -61,6 +61,7 @@ CREATE TEMP TABLE took (ms float8, changes bigint);
 DO \$\$
 DECLARE
     t0 timestamptz;
+    t1 timestamptz;
     before bigint;
     u text;
 BEGIN
@@ -69,7 +70,8 @@ BEGIN
         t0 := clock_timestamp();
         PERFORM cdp.ingest(json_build_object('type', 'track', 'event', 'Product Viewed', 'userId', u,
                            'properties', json_build_object('category', 'Sustainable Fashion'))::text, $WS);
-        INSERT INTO took SELECT extract(epoch FROM clock_timestamp() - t0) * 1000,
+        t1 := clock_timestamp();
+        INSERT INTO took SELECT extract(epoch FROM t1 - t0) * 1000,
                                 (SELECT count(*) FROM cdp.segment_changes WHERE workspace_id = $WS) - before;
     END LOOP;
 END
@@ -85,6 +87,7 @@ q -c "DROP MATERIALIZED VIEW bench_eco_browsers" -c "SELECT cdp.drop_segment('ec
 q -c "DELETE FROM cdp_internal.profile_state WHERE workspace_id = $WS" -c "DELETE FROM cdp.identifiers WHERE workspace_id = $WS" \
   -c "DELETE FROM cdp.profiles WHERE workspace_id = $WS" -c "DELETE FROM cdp.events WHERE workspace_id = $WS" >/dev/null
 
+[ "${3:-}" = latency ] && exit 0
 # Ingest throughput with 0, 1 and 10 realtime segments over computed traits of the shop's events.
 q <<'SQL' >/dev/null
 SELECT cdp.define_computed_trait('views_' || c, format('{"function": "count", "event": "Product Viewed", "where": {"properties.category": "%s"}}', c)::jsonb)

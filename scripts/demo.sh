@@ -19,6 +19,18 @@ DB=${DB/dbname=postgres /}
 psql "$URL" -qX -c "DROP DATABASE IF EXISTS cdp_demo" -c "CREATE DATABASE cdp_demo"
 psql "$DB" -qX -c "CREATE EXTENSION cdp"
 
+echo "== computed traits, a realtime segment and an abandoned-cart trigger, before any event arrives"
+psql "$DB" -qX <<'SQL'
+SELECT cdp.define_computed_trait('headphone_views', '{"function": "count", "event": "Product Viewed",
+  "where": {"properties.category": "headphones"}}');
+SELECT cdp.define_computed_trait('orders', '{"function": "count", "event": "Order Completed"}');
+SELECT cdp.define_computed_trait('revenue', '{"function": "sum", "event": "Order Completed", "property": "properties.price"}');
+SELECT cdp.define_computed_trait('favourite_category', '{"function": "most_frequent", "event": "Product Viewed",
+  "property": "properties.category"}');
+SELECT cdp.create_segment('headphone_browsers', 'computed.headphone_views >= 3 AND computed.orders = 0');
+SELECT cdp.create_trigger('abandoned_cart', 'Product Added', 'Order Completed', '1 hour');
+SQL
+
 echo "== generating $EVENTS events (seeded) and ingesting them through cdp.ingest in batches of 500"
 GEN="$CDP_CLUSTER_DIR/demo-events.ndjson"
 ./build/cdp_gen --events "$EVENTS" --seed 7 > "$GEN"
@@ -86,6 +98,14 @@ SELECT * FROM cdp.paths('Product Added', depth => 2, top_n => 5);
 \echo '-- golden records kept by ingest: the profiles that know the most about their person'
 SELECT profile_id, traits, first_seen, last_seen FROM cdp.profile_records
 ORDER BY (SELECT count(*) FROM jsonb_object_keys(traits)) DESC, profile_id LIMIT 3;
+\echo '-- audiences kept by ingest: the segment (a view BI tools read) and the enter/exit/fired feed'
+SELECT count(*) AS headphone_browsers_now FROM cdp_audiences.headphone_browsers;
+SELECT segment, change, count(*) AS changes FROM cdp.segment_changes GROUP BY 1, 2 ORDER BY 1, 2;
+\echo '-- one person, the way a support tool sees them: cdp.profile()'
+SELECT jsonb_pretty(cdp.profile('user_id', (SELECT i.id_value FROM cdp.identifiers i
+         JOIN cdp_internal.profile_state s ON s.workspace_id = i.workspace_id AND s.profile_id = i.profile_id
+         WHERE i.id_type = 'user_id' ORDER BY s.last_seen DESC, i.id_value LIMIT 1), last_events => 3)
+       - 'trait_sources');
 \echo '-- rejected events by reason (nothing is lost: the raw text is kept)'
 SELECT reason, count(*) AS items, min(detail) AS example FROM cdp.rejected_events GROUP BY reason ORDER BY items DESC;
 SQL

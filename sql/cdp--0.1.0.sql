@@ -1449,13 +1449,7 @@ RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
 -- folds equal notifications of a transaction into one), after commit: listeners then read the
 -- feed. A row trigger costs nothing for the batches that change nothing, which are most.
 CREATE FUNCTION cdp_internal.announce_change() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM pg_notify('cdp_segment_changes', '{"workspace_id": ' || NEW.workspace_id || '}');
-    RETURN NULL;
-END;
-$$;
+LANGUAGE C AS 'MODULE_PATHNAME', 'cdp_announce_change';
 CREATE TRIGGER segment_changes_announce AFTER INSERT ON cdp.segment_changes
     FOR EACH ROW EXECUTE FUNCTION cdp_internal.announce_change();
 

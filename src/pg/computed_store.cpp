@@ -34,16 +34,8 @@ void load_computed_definitions(int32 workspace, ComputedDefinitions* out, const 
 }
 
 const ComputedDefinitions& computed_definitions_for(FunctionCallInfo fcinfo, int32 workspace) {
-    auto* holder = static_cast<ContextOwned<ComputedDefinitions>*>(fcinfo->flinfo->fn_extra);
-    if (holder != nullptr && holder->object != nullptr && holder->object->workspace == workspace) return *holder->object;
-    if (holder == nullptr) {
-        holder = make_context_owned<ComputedDefinitions>(fcinfo->flinfo->fn_mcxt);
-        fcinfo->flinfo->fn_extra = holder;
-    }
-    spi_connect();
-    load_computed_definitions(workspace, holder->object);
-    spi_finish();
-    return *holder->object;
+    return loaded_once_per_query<ComputedDefinitions>(
+        fcinfo, workspace, [](int32 w, ComputedDefinitions* out) { load_computed_definitions(w, out); });
 }
 
 void read_computed_state(bytea* bytes, ComputedState* out) {

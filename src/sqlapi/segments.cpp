@@ -8,12 +8,16 @@
 #include "cdp/pg/spi.hpp"
 
 extern "C" {
+#include "commands/async.h"
+#include "commands/trigger.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "utils/array.h"
 
 PGDLLEXPORT Datum cdp_check_segment_definition(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cdp_evaluate_segments(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum cdp_announce_change(PG_FUNCTION_ARGS);
+PG_FUNCTION_INFO_V1(cdp_announce_change);
 PG_FUNCTION_INFO_V1(cdp_check_segment_definition);
 PG_FUNCTION_INFO_V1(cdp_evaluate_segments);
 }
@@ -113,4 +117,20 @@ Datum cdp_evaluate_segments(PG_FUNCTION_ARGS) {
     uint64 changes = evaluate_segments(workspace, *profiles, PG_GETARG_TIMESTAMPTZ(2), cause);
     spi_finish();
     PG_RETURN_INT64(static_cast<int64>(changes));
+}
+
+// The row trigger on cdp.segment_changes: NOTIFY cdp_segment_changes, '{"workspace_id": N}'.
+// PostgreSQL folds a transaction's equal notifications into one, delivered after commit.
+Datum cdp_announce_change(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("cdp_internal.announce_change is a trigger function"),
+                        errdetail("It announces rows inserted into cdp.segment_changes."),
+                        errhint("Do not call it directly.")));
+    auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
+    bool isnull;
+    int attribute = SPI_fnumber(trigger->tg_relation->rd_att, "workspace_id");
+    Datum workspace = heap_getattr(trigger->tg_trigtuple, attribute, trigger->tg_relation->rd_att, &isnull);
+    Async_Notify("cdp_segment_changes", psprintf("{\"workspace_id\": %d}", isnull ? 0 : DatumGetInt32(workspace)));
+    return PointerGetDatum(nullptr);
 }

@@ -40,16 +40,7 @@ namespace {
 
 // The rules of a workspace, read once per query (kept with the aggregate call's function info).
 const TraitRules* rules_for(FunctionCallInfo fcinfo, int32 workspace) {
-    auto* holder = static_cast<ContextOwned<TraitRules>*>(fcinfo->flinfo->fn_extra);
-    if (holder != nullptr && holder->object != nullptr && holder->object->workspace == workspace) return holder->object;
-    if (holder == nullptr) {
-        holder = make_context_owned<TraitRules>(fcinfo->flinfo->fn_mcxt);
-        fcinfo->flinfo->fn_extra = holder;
-    }
-    spi_connect();
-    load_trait_rules(workspace, holder->object);
-    spi_finish();
-    return holder->object;
+    return &loaded_once_per_query<TraitRules>(fcinfo, workspace, load_trait_rules);
 }
 
 TraitMerger* new_state(MemoryContext context) { return make_context_owned<TraitMerger>(context)->object; }

@@ -2,6 +2,7 @@
 // with the statement that failed.
 #pragma once
 
+#include "cdp/pg/guard.hpp"
 #include "cdp/pg/postgres.hpp"
 
 namespace cdp::pg {
@@ -26,5 +27,22 @@ void spi_run_replanned(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types,
 // that size), so a plan chosen for a small table (a sequential scan) does not outlive it.
 void spi_run_cached_growing(SPIPlanPtr* plan, BlockNumber* planned_blocks, Oid table, const char* sql, int nargs,
                             Oid* types, Datum* args, const char* nulls, bool read_only);
+
+// A workspace's settings (trait rules, computed trait definitions: a T with a `workspace`
+// member), read by `load(workspace, T*)` over SPI once per query and kept with the calling
+// function's info until the query ends.
+template <typename T, typename Load>
+T& loaded_once_per_query(FunctionCallInfo fcinfo, int32 workspace, Load load) {
+    auto* holder = static_cast<ContextOwned<T>*>(fcinfo->flinfo->fn_extra);
+    if (holder != nullptr && holder->object != nullptr && holder->object->workspace == workspace) return *holder->object;
+    if (holder == nullptr) {
+        holder = make_context_owned<T>(fcinfo->flinfo->fn_mcxt);
+        fcinfo->flinfo->fn_extra = holder;
+    }
+    spi_connect();
+    load(workspace, holder->object);
+    spi_finish();
+    return *holder->object;
+}
 
 }  // namespace cdp::pg
