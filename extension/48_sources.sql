@@ -172,8 +172,10 @@ BEGIN
         rows_rejected := rows_rejected + jsonb_array_length(linked.rejected);
         INSERT INTO cdp.rejected_events (workspace_id, received_at, reason, detail, message_id, item_index, raw)
         SELECT ws, now(), r ->> 'reason', format('source %s: %s', src.name, r ->> 'detail'),
-               chunk.events -> (r ->> 'row')::int ->> 'messageId', (chunk.c * 1000 + (r ->> 'row')::int)::int,
-               (chunk.events -> (r ->> 'row')::int)::text
+               CASE WHEN r ->> 'reason' <> 'suppressed' THEN chunk.events -> (r ->> 'row')::int ->> 'messageId' END,
+               (chunk.c * 1000 + (r ->> 'row')::int)::int,
+               -- an erased person's row is not copied here either
+               CASE WHEN r ->> 'reason' <> 'suppressed' THEN (chunk.events -> (r ->> 'row')::int)::text ELSE '' END
         FROM jsonb_array_elements(linked.rejected) r;
         synced_until := greatest(synced_until, chunk.until);
     END LOOP;

@@ -15,6 +15,7 @@ CREATE TABLE cdp.segments (
     mode text NOT NULL CHECK (mode IN ('realtime', 'batch', 'trigger')),
     definition text NOT NULL,             -- realtime: an expression; batch: a SELECT; trigger: see trigger_rule
     trigger_rule jsonb,                   -- trigger: {"when": ..., "unless": ..., "within": ..., "times": ...}
+    purpose text,                         -- realtime: members must have granted consent for it (cdp.consent)
     created_at timestamptz NOT NULL DEFAULT now(),
     refreshed_at timestamptz,
     UNIQUE (workspace_id, name)
@@ -120,13 +121,13 @@ LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     EXECUTE format('SELECT CASE WHEN (%s) THEN 1 END FROM (SELECT NULL::bigint AS profile_id, NULL::jsonb AS traits,'
-                   ' NULL::timestamptz AS first_seen, NULL::timestamptz AS last_seen, NULL::jsonb AS c) p'
+                   ' NULL::timestamptz AS first_seen, NULL::timestamptz AS last_seen, NULL::jsonb AS c, NULL::jsonb AS consent) p'
                    ' CROSS JOIN LATERAL (SELECT %s) AS computed LIMIT 0',
                    E'\n' || definition || E'\n', cdp_internal.computed_columns(workspace));
 EXCEPTION WHEN syntax_error_or_access_rule_violation OR datatype_mismatch OR undefined_function
           OR invalid_text_representation OR ambiguous_column OR undefined_column THEN
     RAISE EXCEPTION 'realtime segment "%" does not evaluate: %', name, SQLERRM USING ERRCODE = SQLSTATE,
-        DETAIL = format('An expression can use profile_id, traits (jsonb), first_seen, last_seen%s.',
+        DETAIL = format('An expression can use profile_id, traits (jsonb), consent (jsonb), first_seen, last_seen%s.',
                         coalesce(', and computed.' || (SELECT string_agg(c.name, ', computed.' ORDER BY c.name)
                                                        FROM cdp.computed_traits c WHERE c.workspace_id = workspace), '')),
         HINT = 'Define computed traits with cdp.define_computed_trait; compare traits with traits ->> ''key''.';
@@ -146,8 +147,9 @@ END;
 -- profiles ($1 workspace, $2 profiles, $3 time): per profile, the realtime segments it belongs
 -- in now. NULL when the workspace has no realtime segment. Ingest compares that with the
 -- memberships it holds and writes only the differences.
--- In an expression: profile_id, traits (jsonb), first_seen, last_seen, and computed.<name> for
--- each computed trait (count and distinct_count bigint, sum, min and max numeric, others text).
+-- In an expression: profile_id, traits (jsonb), consent (jsonb: purpose -> granted),
+-- first_seen, last_seen, and computed.<name> for each computed trait (count and distinct_count
+-- bigint, sum, min and max numeric, others text).
 CREATE FUNCTION cdp_internal.segment_query(workspace integer) RETURNS text
 LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
@@ -155,14 +157,18 @@ DECLARE
     tests text;
     uses_traits boolean;
     uses_computed boolean;
+    uses_consent boolean;
 BEGIN
     -- A profile's record and computed traits are made only when some expression reads them,
     -- and the computed columns once per profile (OFFSET 0 keeps the planner from copying them
     -- into every expression that reads one).
-    SELECT string_agg(format('CASE WHEN (%s) THEN %s::bigint END', E'\n' || s.definition || E'\n', s.segment_id), ', '
-                      ORDER BY s.segment_id),
-           bool_or(s.definition ~* '\mtraits\M'), bool_or(s.definition ~* '\mcomputed\M')
-    INTO tests, uses_traits, uses_computed
+    SELECT string_agg(format('CASE WHEN (%s)%s THEN %s::bigint END', E'\n' || s.definition || E'\n',
+                             CASE WHEN s.purpose IS NOT NULL
+                                  THEN format(' AND coalesce((consent ->> %L)::boolean, false)', s.purpose) ELSE '' END,
+                             s.segment_id), ', ' ORDER BY s.segment_id),
+           bool_or(s.definition ~* '\mtraits\M'), bool_or(s.definition ~* '\mcomputed\M'),
+           bool_or(s.definition ~* '\mconsent\M' OR s.purpose IS NOT NULL)
+    INTO tests, uses_traits, uses_computed, uses_consent
     FROM cdp.segments s WHERE s.workspace_id = workspace AND s.mode = 'realtime';
     IF tests IS NULL THEN
         RETURN NULL;
@@ -171,13 +177,15 @@ BEGIN
 SELECT p.profile_id, array_remove(ARRAY[%s], NULL) AS segments
 FROM unnest($2::bigint[]) AS ids(id)
 CROSS JOIN LATERAL (
-    SELECT s.profile_id, %s AS traits, s.first_seen, s.last_seen, %s AS c
+    SELECT s.profile_id, %s AS traits, s.first_seen, s.last_seen, %s AS c, %s AS consent
     FROM cdp_internal.profile_state s WHERE s.workspace_id = $1 AND s.profile_id = ids.id) AS p
 CROSS JOIN LATERAL (SELECT %s OFFSET 0) AS computed
 WHERE $3 IS NOT NULL$q$,
         tests,
         CASE WHEN uses_traits THEN 'coalesce(cdp_internal.traits_of(s.traits), ''{}''::jsonb)' ELSE 'NULL::jsonb' END,
         CASE WHEN uses_computed THEN 'cdp_internal.computed_of($1, s.computed, $3)' ELSE 'NULL::jsonb' END,
+        CASE WHEN uses_consent THEN '(SELECT coalesce(jsonb_object_agg(g.purpose, g.granted), ''{}'') FROM cdp.consent g'
+                                    ' WHERE g.workspace_id = $1 AND g.profile_id = s.profile_id)' ELSE 'NULL::jsonb' END,
         cdp_internal.computed_columns(workspace));
 END;
 $$;
@@ -232,6 +240,15 @@ UPDATE cdp_internal.trigger_state t SET profile_id = m.survivor
 FROM unnest(absorbed, survivors) AS m(absorbed, survivor)
 WHERE t.profile_id = m.absorbed
   AND t.segment_id IN (SELECT s.segment_id FROM cdp.segments s WHERE s.workspace_id = workspace AND s.mode = 'trigger');
+-- Consent merges by latest: the absorbed profile's decisions join the survivor's where newer.
+INSERT INTO cdp.consent AS c (workspace_id, profile_id, purpose, granted, source, at)
+SELECT DISTINCT ON (m.survivor, g.purpose) workspace, m.survivor, g.purpose, g.granted, g.source, g.at
+FROM cdp.consent g JOIN unnest(absorbed, survivors) AS m(absorbed, survivor) ON g.profile_id = m.absorbed
+WHERE g.workspace_id = workspace
+ORDER BY m.survivor, g.purpose, g.at DESC
+ON CONFLICT (workspace_id, profile_id, purpose) DO UPDATE
+SET granted = excluded.granted, source = excluded.source, at = excluded.at WHERE c.at < excluded.at;
+DELETE FROM cdp.consent c WHERE c.workspace_id = workspace AND c.profile_id = ANY (absorbed);
 DELETE FROM cdp_internal.trigger_state t
 WHERE t.deadline IS NOT NULL AND t.profile_id = ANY (survivors)
   AND EXISTS (SELECT FROM cdp_internal.trigger_state o
@@ -382,15 +399,25 @@ $$;
 -- first_seen, last_seen, profile_id) or batch (a SELECT whose first column is a profile id). Its
 -- members are the view cdp_audiences.<name> (cdp_audiences.w<workspace>_<name> outside workspace 1).
 -- Returns how many profiles it holds.
-CREATE FUNCTION cdp.create_segment(name text, definition text, mode text DEFAULT 'realtime', workspace_id integer DEFAULT 1)
+CREATE FUNCTION cdp.create_segment(name text, definition text, mode text DEFAULT 'realtime', workspace_id integer DEFAULT 1,
+                                   purpose text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     ws integer := create_segment.workspace_id;
     s cdp.segments;
 BEGIN
+    IF create_segment.name IS NULL OR create_segment.definition IS NULL OR create_segment.mode IS NULL OR ws IS NULL THEN
+        RAISE EXCEPTION 'segment name, definition, mode and workspace must not be null' USING ERRCODE = 'null_value_not_allowed',
+            DETAIL = 'Only purpose may be null (no consent needed).', HINT = 'Pass all four.';
+    END IF;
     PERFORM cdp_internal.check_segment_name(create_segment.name);
+    IF create_segment.purpose IS NOT NULL AND create_segment.mode <> 'realtime' THEN
+        RAISE EXCEPTION 'a % segment cannot require consent', create_segment.mode USING ERRCODE = 'feature_not_supported',
+            DETAIL = 'The purpose is checked when a realtime segment is evaluated.',
+            HINT = 'Join cdp.consent in the batch query instead.';
+    END IF;
     IF create_segment.mode NOT IN ('realtime', 'batch') THEN
         RAISE EXCEPTION 'unknown segment mode "%"', create_segment.mode USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'realtime: an expression over a profile, kept by ingest; batch: a query, refreshed by cdp.refresh_segment.',
@@ -401,8 +428,8 @@ BEGIN
         PERFORM cdp_internal.check_segment_expression(ws, create_segment.name, create_segment.definition);
     END IF;
     PERFORM cdp_internal.lock_identity(ws);
-    INSERT INTO cdp.segments (workspace_id, name, mode, definition)
-    VALUES (ws, create_segment.name, create_segment.mode, create_segment.definition) RETURNING * INTO s;
+    INSERT INTO cdp.segments (workspace_id, name, mode, definition, purpose)
+    VALUES (ws, create_segment.name, create_segment.mode, create_segment.definition, create_segment.purpose) RETURNING * INTO s;
     EXECUTE format($v$CREATE VIEW %s AS
         SELECT m.profile_id, r.traits ->> 'email' AS email, r.traits, r.computed, m.entered_at
         FROM cdp.segment_members m
@@ -418,7 +445,7 @@ BEGIN
     RETURN (SELECT count(*) FROM cdp.segment_members m WHERE m.segment_id = s.segment_id);
 END;
 $$;
-COMMENT ON FUNCTION cdp.create_segment(text, text, text, integer) IS
+COMMENT ON FUNCTION cdp.create_segment(text, text, text, integer, text) IS
     'Creates a realtime or batch segment, fills it, and exposes it as a view in cdp_audiences; returns its size';
 
 CREATE FUNCTION cdp.refresh_segment(name text, workspace_id integer DEFAULT 1) RETURNS bigint

@@ -952,8 +952,10 @@ BEGIN
         rows_rejected := rows_rejected + jsonb_array_length(linked.rejected);
         INSERT INTO cdp.rejected_events (workspace_id, received_at, reason, detail, message_id, item_index, raw)
         SELECT ws, now(), r ->> 'reason', format('source %s: %s', src.name, r ->> 'detail'),
-               chunk.events -> (r ->> 'row')::int ->> 'messageId', (chunk.c * 1000 + (r ->> 'row')::int)::int,
-               (chunk.events -> (r ->> 'row')::int)::text
+               CASE WHEN r ->> 'reason' <> 'suppressed' THEN chunk.events -> (r ->> 'row')::int ->> 'messageId' END,
+               (chunk.c * 1000 + (r ->> 'row')::int)::int,
+               -- an erased person's row is not copied here either
+               CASE WHEN r ->> 'reason' <> 'suppressed' THEN (chunk.events -> (r ->> 'row')::int)::text ELSE '' END
         FROM jsonb_array_elements(linked.rejected) r;
         synced_until := greatest(synced_until, chunk.until);
     END LOOP;
@@ -1234,6 +1236,308 @@ $$;
 COMMENT ON FUNCTION cdp.paths(text, text, integer, integer, timestamptz, timestamptz, integer) IS
     'Top paths of events after (or before) an event within sessions, with how often and by how many people';
 
+-- from extension/52_privacy.sql
+-- Privacy: erasure with a receipt and tombstones that suppress the person's next events,
+-- subject access, and consent per purpose. Identifiers of erased people are kept only as keyed
+-- hashes (HMAC-SHA256 with a secret the DBA sets per workspace).
+
+-- The workspace's secret. Readable by no one but the owner of the extension's objects.
+CREATE TABLE cdp_internal.secrets (
+    workspace_id integer PRIMARY KEY REFERENCES cdp.workspaces,
+    secret bytea NOT NULL CHECK (length(secret) >= 16),
+    set_at timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON cdp_internal.secrets FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.secrets', '');
+
+CREATE FUNCTION cdp.set_secret(secret text, workspace_id integer DEFAULT 1) RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF length(secret) < 16 THEN
+        RAISE EXCEPTION 'the secret is too short' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('It has %s characters; keyed hashes of erased identifiers need at least 16.', length(secret)),
+            HINT = 'Use a long random string, e.g. encode(gen_random_bytes(32), ''hex'') from pgcrypto.';
+    END IF;
+    IF EXISTS (SELECT FROM cdp.erasure_tombstones t WHERE t.workspace_id = set_secret.workspace_id) THEN
+        RAISE EXCEPTION 'the workspace already has tombstones made with its secret'
+            USING ERRCODE = 'object_in_use',
+                  DETAIL = 'Changing the secret would make every tombstone stop matching: erased people''s events would come back.',
+                  HINT = 'Keep the secret; it is stored only in cdp_internal.secrets.';
+    END IF;
+    INSERT INTO cdp_internal.secrets (workspace_id, secret) VALUES (set_secret.workspace_id, convert_to(secret, 'UTF8'))
+    ON CONFLICT ON CONSTRAINT secrets_pkey DO UPDATE SET secret = excluded.secret, set_at = now();
+END;
+$$;
+COMMENT ON FUNCTION cdp.set_secret(text, integer) IS 'Sets the workspace''s secret for keyed hashes of erased identifiers';
+
+CREATE FUNCTION cdp_internal.hmac_sha256(key bytea, data text) RETURNS bytea
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_hmac_sha256';
+
+-- The keyed hash of an identifier (type and normalised value) in a workspace.
+CREATE FUNCTION cdp_internal.keyed_hash(workspace integer, id_type text, id_value text) RETURNS bytea
+LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key bytea;
+BEGIN
+    SELECT s.secret INTO key FROM cdp_internal.secrets s WHERE s.workspace_id = workspace;
+    IF key IS NULL THEN
+        RAISE EXCEPTION 'the workspace has no secret' USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = 'Erasure keeps only keyed hashes of the person''s identifiers, and the key is the workspace''s secret.',
+            HINT = 'Set one first: SELECT cdp.set_secret(''<a long random string>'', workspace_id => ...).';
+    END IF;
+    RETURN cdp_internal.hmac_sha256(key, id_type || ':' || id_value);
+END;
+$$;
+
+-- Identifiers of erased people: new events carrying one are suppressed at ingest.
+CREATE TABLE cdp.erasure_tombstones (
+    workspace_id integer NOT NULL,
+    id_type text NOT NULL,
+    keyed_hash bytea NOT NULL,            -- cdp_internal.keyed_hash(workspace, type, normalised value)
+    request_id bigint,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workspace_id, keyed_hash)
+);
+COMMENT ON TABLE cdp.erasure_tombstones IS 'Keyed hashes of erased identifiers; events carrying one are suppressed at ingest';
+SELECT pg_catalog.pg_extension_config_dump('cdp.erasure_tombstones', '');
+
+-- Requests under GDPR, CCPA and their peers, as rows a DBA can follow. The subject is kept as
+-- a keyed hash only.
+CREATE TABLE cdp.privacy_requests (
+    request_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    workspace_id integer NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('erasure', 'access', 'unsuppress')),
+    id_type text NOT NULL,
+    subject_hash bytea NOT NULL,
+    status text NOT NULL CHECK (status IN ('pending', 'done')),
+    requested_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    receipt jsonb
+);
+COMMENT ON TABLE cdp.privacy_requests IS 'Erasure, access and unsuppress requests with their status and receipts';
+SELECT pg_catalog.pg_extension_config_dump('cdp.privacy_requests', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp.privacy_requests_request_id_seq', '');
+
+-- Consent per profile and purpose, latest by time: from context.consent.categoryPreferences at
+-- ingest (a category not listed is not granted) and from cdp.set_consent.
+CREATE TABLE cdp.consent (
+    workspace_id integer NOT NULL,
+    profile_id bigint NOT NULL,
+    purpose text NOT NULL,
+    granted boolean NOT NULL,
+    source text NOT NULL,
+    at timestamptz NOT NULL,
+    PRIMARY KEY (workspace_id, profile_id, purpose)
+);
+COMMENT ON TABLE cdp.consent IS 'Each profile''s consent per purpose (marketing, analytics, ...), the latest with its source and time';
+SELECT pg_catalog.pg_extension_config_dump('cdp.consent', '');
+
+-- Records consent decisions (profile, purpose, granted, at) from a source, the latest winning.
+CREATE FUNCTION cdp_internal.record_consent(workspace integer, profiles bigint[], purposes text[], granted boolean[],
+                                            times timestamptz[], source text) RETURNS void
+LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+INSERT INTO cdp.consent AS c (workspace_id, profile_id, purpose, granted, source, at)
+SELECT DISTINCT ON (u.p, u.purpose) workspace, u.p, u.purpose, u.g, source, u.t
+FROM unnest(profiles, purposes, granted, times) AS u(p, purpose, g, t)
+ORDER BY u.p, u.purpose, u.t DESC
+ON CONFLICT (workspace_id, profile_id, purpose) DO UPDATE
+SET granted = excluded.granted, source = excluded.source, at = excluded.at
+WHERE c.at <= excluded.at;
+$$;
+
+CREATE FUNCTION cdp.set_consent(id_type text, value text, purpose text, granted boolean, source text DEFAULT 'api',
+                                workspace_id integer DEFAULT 1) RETURNS void
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    person bigint;
+BEGIN
+    PERFORM cdp_internal.lock_identity(set_consent.workspace_id);
+    person := cdp.resolve(set_consent.id_type, set_consent.value, set_consent.workspace_id);
+    IF person IS NULL THEN
+        RAISE EXCEPTION 'identifier % "%" belongs to no profile', set_consent.id_type, set_consent.value
+            USING ERRCODE = 'no_data_found', DETAIL = 'Consent is kept per profile.',
+                  HINT = 'Check the type and value; cdp.normalise_identifier shows the stored form.';
+    END IF;
+    PERFORM cdp_internal.record_consent(set_consent.workspace_id, ARRAY[person], ARRAY[set_consent.purpose],
+                                        ARRAY[set_consent.granted], ARRAY[now()], set_consent.source);
+    -- Segments that need the purpose follow at once.
+    PERFORM cdp_internal.evaluate_segments(set_consent.workspace_id, ARRAY[person], now(), 'consent ' || set_consent.purpose);
+END;
+$$;
+COMMENT ON FUNCTION cdp.set_consent(text, text, text, boolean, text, integer) IS
+    'Records a person''s consent for a purpose; segments that need the purpose follow';
+
+-- The live profile of an identifier and every profile merged into it, or none.
+CREATE FUNCTION cdp_internal.person_profiles(workspace integer, root bigint) RETURNS bigint[]
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+WITH RECURSIVE person AS (
+    SELECT root AS profile_id
+    UNION
+    SELECT p.profile_id FROM cdp.profiles p JOIN person ON p.workspace_id = workspace AND p.merged_into = person.profile_id)
+SELECT array_agg(profile_id ORDER BY profile_id) FROM person;
+$$;
+
+-- Erases a person: resolves the identifier to its profile (and the profiles merged into it),
+-- writes an exit from every segment they are in (cause erased), then deletes in one
+-- transaction every row they own; keeps keyed hashes of their identifiers as tombstones, so
+-- that new events carrying one are suppressed at ingest; returns the receipt, also kept in
+-- cdp.privacy_requests. An identifier nobody has is still tombstoned.
+CREATE FUNCTION cdp.forget(id_type text, value text, workspace_id integer DEFAULT 1) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ws integer := forget.workspace_id;
+    normalised text := cdp.normalise_identifier(forget.id_type, forget.value);
+    root bigint;
+    person bigint[];
+    ids record;
+    types text[];
+    vals text[];
+    request bigint;
+    counts jsonb := '{}';
+    n bigint;
+    answer jsonb;
+BEGIN
+    IF normalised IS NULL THEN
+        RAISE EXCEPTION '"%" is not a valid %', forget.value, forget.id_type USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('It does not normalise to an identifier of type %s.', forget.id_type),
+            HINT = 'Emails need an @; phone numbers a country code or cdp.phone_default_country.';
+    END IF;
+    PERFORM cdp_internal.keyed_hash(ws, forget.id_type, normalised);  -- fails early without a secret
+    PERFORM cdp_internal.lock_identity(ws);
+    INSERT INTO cdp.privacy_requests (workspace_id, kind, id_type, subject_hash, status)
+    VALUES (ws, 'erasure', forget.id_type, cdp_internal.keyed_hash(ws, forget.id_type, normalised), 'pending')
+    RETURNING request_id INTO request;
+
+    root := cdp.resolve(forget.id_type, normalised, ws);
+    person := coalesce(cdp_internal.person_profiles(ws, root), '{}');
+    SELECT coalesce(array_agg(i.id_type ORDER BY i.id_type, i.id_value), '{}'), coalesce(array_agg(i.id_value ORDER BY i.id_type, i.id_value), '{}')
+    INTO types, vals
+    FROM (SELECT i.id_type, i.id_value FROM cdp.identifiers i WHERE i.workspace_id = ws AND i.profile_id = ANY (person)
+          UNION SELECT forget.id_type, normalised) i;
+
+    -- Downstream tools learn first: their past feed entries go, an exit per membership stays.
+    DELETE FROM cdp.segment_changes c WHERE c.workspace_id = ws AND c.profile_id = ANY (person);
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('feed_entries', n);
+    WITH gone AS (DELETE FROM cdp.segment_members m WHERE m.workspace_id = ws AND m.profile_id = ANY (person)
+                  RETURNING m.segment_id, m.profile_id)
+    INSERT INTO cdp.segment_changes (workspace_id, segment_id, segment, profile_id, change, at, cause)
+    SELECT ws, g.segment_id, s.name, g.profile_id, 'exited', now(), 'erased'
+    FROM gone g JOIN cdp.segments s USING (segment_id) ORDER BY g.profile_id, g.segment_id;
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('segment_memberships', n);
+
+    DELETE FROM cdp.events e WHERE e.workspace_id = ws
+      AND (e.profile_id = ANY (person)
+           OR e.user_id IN (SELECT v FROM unnest(types, vals) AS u(t, v) WHERE t = 'user_id')
+           OR e.anonymous_id IN (SELECT v FROM unnest(types, vals) AS u(t, v) WHERE t = 'anonymous_id'));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('events', n);
+    -- Rejected items that carry any of their identifiers (compared without case: emails are
+    -- stored lowercased, sent in any case).
+    DELETE FROM cdp.rejected_events r WHERE r.workspace_id = ws
+      AND EXISTS (SELECT FROM unnest(vals) AS v WHERE strpos(lower(r.raw), lower(v)) > 0);
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('rejected_events', n);
+    DELETE FROM cdp.identity_edges e WHERE e.workspace_id = ws
+      AND ((e.a_type, e.a_value) IN (SELECT * FROM unnest(types, vals)) OR (e.b_type, e.b_value) IN (SELECT * FROM unnest(types, vals)));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('identity_edges', n);
+    DELETE FROM cdp.identity_changes c WHERE c.workspace_id = ws
+      AND (c.profile_id = ANY (person) OR c.other_profile_id = ANY (person)
+           OR (c.a_type, c.a_value) IN (SELECT * FROM unnest(types, vals)) OR (c.b_type, c.b_value) IN (SELECT * FROM unnest(types, vals)));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('identity_changes', n);
+    DELETE FROM cdp.identifiers i WHERE i.workspace_id = ws AND (i.id_type, i.id_value) IN (SELECT * FROM unnest(types, vals));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('identifiers', n);
+    DELETE FROM cdp_internal.profile_state s WHERE s.workspace_id = ws AND s.profile_id = ANY (person);
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('profile_records', n);
+    DELETE FROM cdp.consent c WHERE c.workspace_id = ws AND c.profile_id = ANY (person);
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('consent', n);
+    DELETE FROM cdp_internal.trigger_state t WHERE t.profile_id = ANY (person)
+      AND t.segment_id IN (SELECT s.segment_id FROM cdp.segments s WHERE s.workspace_id = ws);
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('trigger_occurrences', n);
+    DELETE FROM cdp_internal.session_state s WHERE s.workspace_id = ws
+      AND s.actor IN (SELECT CASE t WHEN 'anonymous_id' THEN 'a:' ELSE 'u:' END || v
+                      FROM unnest(types, vals) AS u(t, v) WHERE t IN ('anonymous_id', 'user_id'));
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('sessions', n);
+    DELETE FROM cdp.profiles p WHERE p.workspace_id = ws AND p.profile_id = ANY (person);
+    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('profiles', n);
+
+    INSERT INTO cdp.erasure_tombstones (workspace_id, id_type, keyed_hash, request_id)
+    SELECT ws, u.t, cdp_internal.keyed_hash(ws, u.t, u.v), request FROM unnest(types, vals) AS u(t, v)
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    answer := jsonb_build_object('request_id', request, 'kind', 'erasure', 'workspace_id', ws,
+                                  'subject', jsonb_build_object('id_type', forget.id_type,
+                                      'keyed_hash', encode(cdp_internal.keyed_hash(ws, forget.id_type, normalised), 'hex')),
+                                  'identifiers_suppressed', n, 'deleted', counts, 'at', now());
+    UPDATE cdp.privacy_requests r SET status = 'done', finished_at = now(), receipt = answer
+    WHERE r.request_id = request;
+    RETURN answer;
+END;
+$$;
+COMMENT ON FUNCTION cdp.forget(text, text, integer) IS
+    'Erases a person everywhere, tombstones their identifiers (new events are suppressed) and returns the receipt';
+
+CREATE FUNCTION cdp.unsuppress(id_type text, value text, workspace_id integer DEFAULT 1) RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h bytea := cdp_internal.keyed_hash(unsuppress.workspace_id, unsuppress.id_type,
+                                       coalesce(cdp.normalise_identifier(unsuppress.id_type, unsuppress.value), unsuppress.value));
+BEGIN
+    DELETE FROM cdp.erasure_tombstones t WHERE t.workspace_id = unsuppress.workspace_id AND t.keyed_hash = h;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO cdp.privacy_requests (workspace_id, kind, id_type, subject_hash, status, finished_at)
+    VALUES (unsuppress.workspace_id, 'unsuppress', unsuppress.id_type, h, 'done', now());
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION cdp.unsuppress(text, text, integer) IS 'Lifts the tombstone of one identifier: its events are accepted again';
+
+-- Everything held on the person an identifier belongs to, for a subject access request.
+CREATE FUNCTION cdp.subject_access(id_type text, value text, workspace_id integer DEFAULT 1) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ws integer := subject_access.workspace_id;
+    person bigint[] := cdp_internal.person_profiles(ws, cdp.resolve(subject_access.id_type, subject_access.value, ws));
+    result jsonb;
+BEGIN
+    IF person IS NULL THEN
+        RAISE EXCEPTION 'identifier % "%" belongs to no profile', subject_access.id_type, subject_access.value
+            USING ERRCODE = 'no_data_found', DETAIL = 'Nothing is held under it (never seen, erased, or blocked).',
+                  HINT = 'Check the type and value; cdp.normalise_identifier shows the stored form.';
+    END IF;
+    INSERT INTO cdp.privacy_requests (workspace_id, kind, id_type, subject_hash, status, finished_at)
+    SELECT ws, 'access', subject_access.id_type,
+           cdp_internal.hmac_sha256(coalesce(s.secret, '\x00'::bytea), subject_access.id_type || ':' || subject_access.value),
+           'done', now()
+    FROM (SELECT (SELECT secret FROM cdp_internal.secrets k WHERE k.workspace_id = ws) AS secret) s;
+    SELECT jsonb_build_object(
+        'profile', cdp.profile(subject_access.id_type, subject_access.value, ws, now(), 0),
+        'events', coalesce((SELECT jsonb_agg(to_jsonb(e) - 'current_profile_id' ORDER BY e."timestamp", e.event_id)
+                            FROM cdp.events_by_profile e WHERE e.workspace_id = ws AND e.current_profile_id = ANY (person)), '[]'),
+        'identity_edges', coalesce((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.first_seen, g.a_value, g.b_value)
+                                    FROM cdp.identity_edges g JOIN cdp.identifiers i
+                                      ON i.workspace_id = g.workspace_id AND i.id_type = g.a_type AND i.id_value = g.a_value
+                                    WHERE g.workspace_id = ws AND i.profile_id = ANY (person)), '[]'),
+        'consent', coalesce((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.purpose) FROM cdp.consent c
+                             WHERE c.workspace_id = ws AND c.profile_id = ANY (person)), '[]'),
+        'segments', coalesce((SELECT jsonb_agg(jsonb_build_object('segment', s.name, 'entered_at', m.entered_at) ORDER BY s.name)
+                              FROM cdp.segment_members m JOIN cdp.segments s USING (segment_id)
+                              WHERE m.workspace_id = ws AND m.profile_id = ANY (person)), '[]'),
+        'segment_changes', coalesce((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.change_id) FROM cdp.segment_changes c
+                                     WHERE c.workspace_id = ws AND c.profile_id = ANY (person)), '[]'))
+    INTO result;
+    RETURN result;
+END;
+$$;
+COMMENT ON FUNCTION cdp.subject_access(text, text, integer) IS 'Everything held on the person an identifier belongs to, as jsonb';
+
 -- from extension/55_segments.sql
 -- Segments: audiences kept current. A realtime segment is a boolean expression over a profile
 -- (its traits, computed traits, first and last seen), evaluated by ingest at the end of every
@@ -1252,6 +1556,7 @@ CREATE TABLE cdp.segments (
     mode text NOT NULL CHECK (mode IN ('realtime', 'batch', 'trigger')),
     definition text NOT NULL,             -- realtime: an expression; batch: a SELECT; trigger: see trigger_rule
     trigger_rule jsonb,                   -- trigger: {"when": ..., "unless": ..., "within": ..., "times": ...}
+    purpose text,                         -- realtime: members must have granted consent for it (cdp.consent)
     created_at timestamptz NOT NULL DEFAULT now(),
     refreshed_at timestamptz,
     UNIQUE (workspace_id, name)
@@ -1357,13 +1662,13 @@ LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     EXECUTE format('SELECT CASE WHEN (%s) THEN 1 END FROM (SELECT NULL::bigint AS profile_id, NULL::jsonb AS traits,'
-                   ' NULL::timestamptz AS first_seen, NULL::timestamptz AS last_seen, NULL::jsonb AS c) p'
+                   ' NULL::timestamptz AS first_seen, NULL::timestamptz AS last_seen, NULL::jsonb AS c, NULL::jsonb AS consent) p'
                    ' CROSS JOIN LATERAL (SELECT %s) AS computed LIMIT 0',
                    E'\n' || definition || E'\n', cdp_internal.computed_columns(workspace));
 EXCEPTION WHEN syntax_error_or_access_rule_violation OR datatype_mismatch OR undefined_function
           OR invalid_text_representation OR ambiguous_column OR undefined_column THEN
     RAISE EXCEPTION 'realtime segment "%" does not evaluate: %', name, SQLERRM USING ERRCODE = SQLSTATE,
-        DETAIL = format('An expression can use profile_id, traits (jsonb), first_seen, last_seen%s.',
+        DETAIL = format('An expression can use profile_id, traits (jsonb), consent (jsonb), first_seen, last_seen%s.',
                         coalesce(', and computed.' || (SELECT string_agg(c.name, ', computed.' ORDER BY c.name)
                                                        FROM cdp.computed_traits c WHERE c.workspace_id = workspace), '')),
         HINT = 'Define computed traits with cdp.define_computed_trait; compare traits with traits ->> ''key''.';
@@ -1383,8 +1688,9 @@ END;
 -- profiles ($1 workspace, $2 profiles, $3 time): per profile, the realtime segments it belongs
 -- in now. NULL when the workspace has no realtime segment. Ingest compares that with the
 -- memberships it holds and writes only the differences.
--- In an expression: profile_id, traits (jsonb), first_seen, last_seen, and computed.<name> for
--- each computed trait (count and distinct_count bigint, sum, min and max numeric, others text).
+-- In an expression: profile_id, traits (jsonb), consent (jsonb: purpose -> granted),
+-- first_seen, last_seen, and computed.<name> for each computed trait (count and distinct_count
+-- bigint, sum, min and max numeric, others text).
 CREATE FUNCTION cdp_internal.segment_query(workspace integer) RETURNS text
 LANGUAGE plpgsql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1392,14 +1698,18 @@ DECLARE
     tests text;
     uses_traits boolean;
     uses_computed boolean;
+    uses_consent boolean;
 BEGIN
     -- A profile's record and computed traits are made only when some expression reads them,
     -- and the computed columns once per profile (OFFSET 0 keeps the planner from copying them
     -- into every expression that reads one).
-    SELECT string_agg(format('CASE WHEN (%s) THEN %s::bigint END', E'\n' || s.definition || E'\n', s.segment_id), ', '
-                      ORDER BY s.segment_id),
-           bool_or(s.definition ~* '\mtraits\M'), bool_or(s.definition ~* '\mcomputed\M')
-    INTO tests, uses_traits, uses_computed
+    SELECT string_agg(format('CASE WHEN (%s)%s THEN %s::bigint END', E'\n' || s.definition || E'\n',
+                             CASE WHEN s.purpose IS NOT NULL
+                                  THEN format(' AND coalesce((consent ->> %L)::boolean, false)', s.purpose) ELSE '' END,
+                             s.segment_id), ', ' ORDER BY s.segment_id),
+           bool_or(s.definition ~* '\mtraits\M'), bool_or(s.definition ~* '\mcomputed\M'),
+           bool_or(s.definition ~* '\mconsent\M' OR s.purpose IS NOT NULL)
+    INTO tests, uses_traits, uses_computed, uses_consent
     FROM cdp.segments s WHERE s.workspace_id = workspace AND s.mode = 'realtime';
     IF tests IS NULL THEN
         RETURN NULL;
@@ -1408,13 +1718,15 @@ BEGIN
 SELECT p.profile_id, array_remove(ARRAY[%s], NULL) AS segments
 FROM unnest($2::bigint[]) AS ids(id)
 CROSS JOIN LATERAL (
-    SELECT s.profile_id, %s AS traits, s.first_seen, s.last_seen, %s AS c
+    SELECT s.profile_id, %s AS traits, s.first_seen, s.last_seen, %s AS c, %s AS consent
     FROM cdp_internal.profile_state s WHERE s.workspace_id = $1 AND s.profile_id = ids.id) AS p
 CROSS JOIN LATERAL (SELECT %s OFFSET 0) AS computed
 WHERE $3 IS NOT NULL$q$,
         tests,
         CASE WHEN uses_traits THEN 'coalesce(cdp_internal.traits_of(s.traits), ''{}''::jsonb)' ELSE 'NULL::jsonb' END,
         CASE WHEN uses_computed THEN 'cdp_internal.computed_of($1, s.computed, $3)' ELSE 'NULL::jsonb' END,
+        CASE WHEN uses_consent THEN '(SELECT coalesce(jsonb_object_agg(g.purpose, g.granted), ''{}'') FROM cdp.consent g'
+                                    ' WHERE g.workspace_id = $1 AND g.profile_id = s.profile_id)' ELSE 'NULL::jsonb' END,
         cdp_internal.computed_columns(workspace));
 END;
 $$;
@@ -1469,6 +1781,15 @@ UPDATE cdp_internal.trigger_state t SET profile_id = m.survivor
 FROM unnest(absorbed, survivors) AS m(absorbed, survivor)
 WHERE t.profile_id = m.absorbed
   AND t.segment_id IN (SELECT s.segment_id FROM cdp.segments s WHERE s.workspace_id = workspace AND s.mode = 'trigger');
+-- Consent merges by latest: the absorbed profile's decisions join the survivor's where newer.
+INSERT INTO cdp.consent AS c (workspace_id, profile_id, purpose, granted, source, at)
+SELECT DISTINCT ON (m.survivor, g.purpose) workspace, m.survivor, g.purpose, g.granted, g.source, g.at
+FROM cdp.consent g JOIN unnest(absorbed, survivors) AS m(absorbed, survivor) ON g.profile_id = m.absorbed
+WHERE g.workspace_id = workspace
+ORDER BY m.survivor, g.purpose, g.at DESC
+ON CONFLICT (workspace_id, profile_id, purpose) DO UPDATE
+SET granted = excluded.granted, source = excluded.source, at = excluded.at WHERE c.at < excluded.at;
+DELETE FROM cdp.consent c WHERE c.workspace_id = workspace AND c.profile_id = ANY (absorbed);
 DELETE FROM cdp_internal.trigger_state t
 WHERE t.deadline IS NOT NULL AND t.profile_id = ANY (survivors)
   AND EXISTS (SELECT FROM cdp_internal.trigger_state o
@@ -1619,15 +1940,25 @@ $$;
 -- first_seen, last_seen, profile_id) or batch (a SELECT whose first column is a profile id). Its
 -- members are the view cdp_audiences.<name> (cdp_audiences.w<workspace>_<name> outside workspace 1).
 -- Returns how many profiles it holds.
-CREATE FUNCTION cdp.create_segment(name text, definition text, mode text DEFAULT 'realtime', workspace_id integer DEFAULT 1)
+CREATE FUNCTION cdp.create_segment(name text, definition text, mode text DEFAULT 'realtime', workspace_id integer DEFAULT 1,
+                                   purpose text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     ws integer := create_segment.workspace_id;
     s cdp.segments;
 BEGIN
+    IF create_segment.name IS NULL OR create_segment.definition IS NULL OR create_segment.mode IS NULL OR ws IS NULL THEN
+        RAISE EXCEPTION 'segment name, definition, mode and workspace must not be null' USING ERRCODE = 'null_value_not_allowed',
+            DETAIL = 'Only purpose may be null (no consent needed).', HINT = 'Pass all four.';
+    END IF;
     PERFORM cdp_internal.check_segment_name(create_segment.name);
+    IF create_segment.purpose IS NOT NULL AND create_segment.mode <> 'realtime' THEN
+        RAISE EXCEPTION 'a % segment cannot require consent', create_segment.mode USING ERRCODE = 'feature_not_supported',
+            DETAIL = 'The purpose is checked when a realtime segment is evaluated.',
+            HINT = 'Join cdp.consent in the batch query instead.';
+    END IF;
     IF create_segment.mode NOT IN ('realtime', 'batch') THEN
         RAISE EXCEPTION 'unknown segment mode "%"', create_segment.mode USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'realtime: an expression over a profile, kept by ingest; batch: a query, refreshed by cdp.refresh_segment.',
@@ -1638,8 +1969,8 @@ BEGIN
         PERFORM cdp_internal.check_segment_expression(ws, create_segment.name, create_segment.definition);
     END IF;
     PERFORM cdp_internal.lock_identity(ws);
-    INSERT INTO cdp.segments (workspace_id, name, mode, definition)
-    VALUES (ws, create_segment.name, create_segment.mode, create_segment.definition) RETURNING * INTO s;
+    INSERT INTO cdp.segments (workspace_id, name, mode, definition, purpose)
+    VALUES (ws, create_segment.name, create_segment.mode, create_segment.definition, create_segment.purpose) RETURNING * INTO s;
     EXECUTE format($v$CREATE VIEW %s AS
         SELECT m.profile_id, r.traits ->> 'email' AS email, r.traits, r.computed, m.entered_at
         FROM cdp.segment_members m
@@ -1655,7 +1986,7 @@ BEGIN
     RETURN (SELECT count(*) FROM cdp.segment_members m WHERE m.segment_id = s.segment_id);
 END;
 $$;
-COMMENT ON FUNCTION cdp.create_segment(text, text, text, integer) IS
+COMMENT ON FUNCTION cdp.create_segment(text, text, text, integer, text) IS
     'Creates a realtime or batch segment, fills it, and exposes it as a view in cdp_audiences; returns its size';
 
 CREATE FUNCTION cdp.refresh_segment(name text, workspace_id integer DEFAULT 1) RETURNS bigint

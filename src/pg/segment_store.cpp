@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string>
 #include <tuple>
 
 #include "cdp/pg/datums.hpp"
@@ -51,6 +52,49 @@ struct Evaluation {
     std::set<std::pair<int64, int64>> now_in, was_in;  // (profile, segment)
     std::vector<Change> changes;
 };
+
+// Consent the events carry in context.consent.categoryPreferences ({"marketing": true, ...}),
+// recorded for their profiles, the latest by event time winning; a category the object does not
+// list is simply not granted.
+void record_consent_of(int32 workspace, const std::vector<Event>& events) {
+    struct Decision {
+        int64 profile;
+        std::string purpose;
+        bool granted;
+        Micros at;
+    };
+    auto* decisions = make_context_owned<std::vector<Decision>>(CurrentMemoryContext)->object;
+    guarded([&] {
+        for (const Event& e : events) {
+            if (e.profile_id == 0 || e.context == nullptr || !e.context->IsObject()) continue;
+            auto consent = e.context->FindMember("consent");
+            if (consent == e.context->MemberEnd() || !consent->value.IsObject()) continue;
+            auto prefs = consent->value.FindMember("categoryPreferences");
+            if (prefs == consent->value.MemberEnd() || !prefs->value.IsObject()) continue;
+            for (auto& m : prefs->value.GetObject())
+                if (m.value.IsBool())
+                    decisions->push_back({e.profile_id, std::string(m.name.GetString(), m.name.GetStringLength()),
+                                          m.value.GetBool(), e.timestamp});
+        }
+    });
+    int n = static_cast<int>(decisions->size());
+    if (n == 0) return;
+    Datum *profiles = datums(n), *purposes = datums(n), *granted = datums(n), *times = datums(n);
+    for (int i = 0; i < n; ++i) {
+        const Decision& d = (*decisions)[static_cast<size_t>(i)];
+        profiles[i] = Int64GetDatum(d.profile);
+        purposes[i] = text_datum(d.purpose);
+        granted[i] = BoolGetDatum(d.granted);
+        times[i] = TimestampTzGetDatum(to_postgres(d.at));
+    }
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID, INT8ARRAYOID, TEXTARRAYOID, BOOLARRAYOID, TIMESTAMPTZARRAYOID};
+    Datum args[] = {Int32GetDatum(workspace), int8_array(profiles, n), text_array(purposes, n),
+                    PointerGetDatum(construct_array(granted, n, BOOLOID, 1, true, TYPALIGN_CHAR)),
+                    timestamptz_array(times, n)};
+    spi_run_cached(&plan, "SELECT cdp_internal.record_consent($1, $2, $3, $4, $5, 'context.consent')", 5, types, args,
+                   nullptr, false);
+}
 
 }  // namespace
 
@@ -161,6 +205,7 @@ void segments_after_batch(int32 workspace, const std::vector<Event>& events,
                         TimestampTzGetDatum(at)};
         spi_run_cached(&plan, "SELECT cdp_internal.absorb_profiles($1, $2, $3, $4)", 4, types, args, nullptr, false);
     }
+    record_consent_of(workspace, events);
     // The batch's events that a trigger may care about: those of a profile, with a name.
     int n = 0;
     for (const Event& e : events)

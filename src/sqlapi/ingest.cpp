@@ -12,6 +12,7 @@
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/identity_store.hpp"
 #include "cdp/pg/jsonb.hpp"
+#include "cdp/pg/privacy_store.hpp"
 #include "cdp/pg/profile_store.hpp"
 #include "cdp/pg/row_writer.hpp"
 #include "cdp/pg/segment_store.hpp"
@@ -532,6 +533,7 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
 
     spi_connect();
     check_workspace(workspace);
+    suppress_erased(work->batch, workspace, batch_context);  // before anything is claimed or linked
     size_t duplicates = work->batch.duplicates_in_payload;
     if (!work->batch.events.empty()) {
         size_t before = work->batch.events.size();

@@ -11,6 +11,7 @@
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/identity_store.hpp"
+#include "cdp/pg/privacy_store.hpp"
 #include "cdp/pg/profile_store.hpp"
 #include "cdp/pg/segment_store.hpp"
 #include "cdp/pg/settings.hpp"
@@ -56,6 +57,11 @@ Datum cdp_link_source_rows(PG_FUNCTION_ARGS) {
         options.limits.max_future = INT64_MAX / 2;
         options.limits.max_batch_bytes = SIZE_MAX / 2;
         batch->parse(payload, options);
+    });
+
+    spi_connect();
+    suppress_erased(*batch, workspace, context);  // an erased person's row links nothing
+    guarded([&] {
         for (const Rejection& r : batch->rejections) {
             rapidjson::StringBuffer buf;
             rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -72,7 +78,6 @@ Datum cdp_link_source_rows(PG_FUNCTION_ARGS) {
         *rejections += rejections->empty() ? "[]" : "]";
     });
 
-    spi_connect();
     if (!batch->events.empty()) {
         lock_identity(workspace);
         IdentityRules* rules = load_identity_rules(workspace, context);

@@ -68,6 +68,7 @@ inline constexpr const char* kMissingIdentity = "missing_identity";
 inline constexpr const char* kMissingField = "missing_field";
 inline constexpr const char* kInvalidField = "invalid_field";
 inline constexpr const char* kInvalidTimestamp = "invalid_timestamp";
+inline constexpr const char* kSuppressed = "suppressed";  // an identifier of an erased person (payload not kept)
 }  // namespace reason
 
 struct Rejection {
