@@ -156,11 +156,11 @@ DECLARE
     normalised text := cdp.normalise_identifier(forget.id_type, forget.value);
     root bigint;
     person bigint[];
-    ids record;
     types text[];
     vals text[];
     request bigint;
     counts jsonb := '{}';
+    gone_events jsonb;
     n bigint;
     answer jsonb;
 BEGIN
@@ -192,11 +192,18 @@ BEGIN
     FROM gone g JOIN cdp.segments s USING (segment_id) ORDER BY g.profile_id, g.segment_id;
     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('segment_memberships', n);
 
-    DELETE FROM cdp.events e WHERE e.workspace_id = ws
-      AND (e.profile_id = ANY (person)
-           OR e.user_id IN (SELECT v FROM unnest(types, vals) AS u(t, v) WHERE t = 'user_id')
-           OR e.anonymous_id IN (SELECT v FROM unnest(types, vals) AS u(t, v) WHERE t = 'anonymous_id'));
-    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('events', n);
+    WITH gone AS (
+        DELETE FROM cdp.events e WHERE e.workspace_id = ws
+          AND (e.profile_id = ANY (person)
+               OR e.user_id IN (SELECT v FROM unnest(types, vals) AS u(t, v) WHERE t = 'user_id')
+               OR e.anonymous_id IN (SELECT v FROM unnest(types, vals) AS u(t, v) WHERE t = 'anonymous_id'))
+        RETURNING e.event_id),
+    flagged AS (  -- a violation's message may quote a value of theirs
+        DELETE FROM cdp.tracking_violations t WHERE t.workspace_id = ws AND t.event_id IN (SELECT event_id FROM gone)
+        RETURNING 1)
+    SELECT jsonb_build_object('events', (SELECT count(*) FROM gone), 'tracking_violations', (SELECT count(*) FROM flagged))
+    INTO gone_events;
+    counts := counts || gone_events;
     -- Rejected items that carry any of their identifiers (compared without case: emails are
     -- stored lowercased, sent in any case).
     DELETE FROM cdp.rejected_events r WHERE r.workspace_id = ws
@@ -298,3 +305,50 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cdp.subject_access(text, text, integer) IS 'Everything held on the person an identifier belongs to, as jsonb';
+
+-- Tracking plans: per event name (exact casing) a JSON-Schema subset for properties and traits
+-- ({"properties": {...}, "traits": {...}}), and what to do with an event that breaks it:
+-- allow (nothing), flag (it lands, its violations in cdp.tracking_violations), block (it goes to
+-- cdp.rejected_events with reason schema_violation and the violations).
+CREATE TABLE cdp.tracking_plans (
+    workspace_id integer NOT NULL DEFAULT 1 REFERENCES cdp.workspaces,
+    event text NOT NULL,
+    schema jsonb NOT NULL DEFAULT '{}',
+    mode text NOT NULL DEFAULT 'flag' CHECK (mode IN ('allow', 'flag', 'block')),
+    PRIMARY KEY (workspace_id, event)
+);
+COMMENT ON TABLE cdp.tracking_plans IS 'What each event may carry (JSON-Schema subset) and what happens when it does not';
+SELECT pg_catalog.pg_extension_config_dump('cdp.tracking_plans', '');
+
+-- Per workspace: the event naming convention (title_case: "Object Action"; snake_case) and what
+-- happens to events no plan names (Unplanned-Event) and to names that break the convention.
+CREATE TABLE cdp.tracking_settings (
+    workspace_id integer PRIMARY KEY REFERENCES cdp.workspaces,
+    naming text CHECK (naming IN ('title_case', 'snake_case')),
+    unplanned text NOT NULL DEFAULT 'allow' CHECK (unplanned IN ('allow', 'flag', 'block'))
+);
+SELECT pg_catalog.pg_extension_config_dump('cdp.tracking_settings', '');
+
+CREATE TABLE cdp.tracking_violations (
+    workspace_id integer NOT NULL,
+    event_id text NOT NULL,
+    event text,
+    received_at timestamptz NOT NULL,
+    violations jsonb NOT NULL,            -- [{"type": "Required-Missing", "path": "$.properties.sku", "message": ...}]
+    PRIMARY KEY (workspace_id, event_id)
+);
+COMMENT ON TABLE cdp.tracking_violations IS 'The violations of flagged events (which landed in cdp.events under the same event_id)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.tracking_violations', '');
+
+CREATE FUNCTION cdp_internal.check_tracking_plan(event text, schema jsonb) RETURNS void
+LANGUAGE C STRICT IMMUTABLE AS 'MODULE_PATHNAME', 'cdp_check_tracking_plan';
+CREATE FUNCTION cdp_internal.tracking_plans_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM cdp_internal.check_tracking_plan(NEW.event, NEW.schema);
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER tracking_plans_check BEFORE INSERT OR UPDATE ON cdp.tracking_plans
+    FOR EACH ROW EXECUTE FUNCTION cdp_internal.tracking_plans_check();

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cdp/core/identity.hpp"
+#include "cdp/core/tracking_plan.hpp"
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
 #include "cdp/pg/identity_store.hpp"
@@ -106,6 +107,102 @@ void suppress_erased(IngestBatch& batch, int32 workspace, MemoryContext context)
         }
         batch.events.swap(s->kept);
     });
+}
+
+namespace {
+
+struct PlanCheck {
+    TrackingPlan plan;
+    std::map<std::string, std::string, std::less<>> modes;  // event -> allow | flag | block
+    std::string unplanned = "allow";
+    std::vector<Event> kept;
+};
+
+}  // namespace
+
+void check_tracking_plans(IngestBatch& batch, int32 workspace, MemoryContext context, FlaggedEvents* flagged) {
+    if (batch.events.empty()) return;
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID};
+    Datum args[] = {Int32GetDatum(workspace)};
+    spi_run_cached(&plan,
+                   "SELECT NULL::text, NULL::text, s.unplanned, s.naming FROM cdp.tracking_settings s WHERE s.workspace_id = $1"
+                   " UNION ALL SELECT p.event, p.schema::text, p.mode, NULL FROM cdp.tracking_plans p WHERE p.workspace_id = $1",
+                   1, types, args, nullptr, true);
+    if (SPI_processed == 0) return;
+    PlanCheck* c = make_context_owned<PlanCheck>(context)->object;
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        char* event = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+        char* schema = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+        char* mode = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3);
+        char* naming = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 4);
+        guarded([&] {
+            if (event == nullptr) {
+                c->unplanned = mode != nullptr ? mode : "allow";
+                std::string_view n = naming != nullptr ? naming : "";
+                c->plan.set_naming(n == "snake_case"   ? NamingConvention::SnakeCase
+                                   : n == "title_case" ? NamingConvention::TitleCaseObjectAction
+                                                       : NamingConvention::None);
+            } else {
+                c->plan.add_event(event, schema);
+                c->modes[event] = mode;
+            }
+        });
+    }
+    guarded([&] {
+        c->plan.set_unplanned_is_violation(c->unplanned != "allow");
+        for (Event& e : batch.events) {
+            std::vector<Violation> v = c->plan.check(e);
+            std::string_view name = e.type == EventType::Track ? e.event
+                                    : (e.type == EventType::Page || e.type == EventType::Screen) ? e.name
+                                                                                                  : event_type_name(e.type);
+            auto m = c->modes.find(name);
+            const std::string& mode = m != c->modes.end() ? m->second : c->unplanned;
+            if (v.empty() || mode == "allow") {
+                c->kept.push_back(e);
+            } else if (mode == "flag") {
+                flagged->by_item[e.item_index] = violations_json(v);
+                c->kept.push_back(e);
+            } else {
+                Rejection r;
+                r.item_index = e.item_index;
+                r.reason = reason::kSchemaViolation;
+                r.detail = violations_json(v);
+                r.raw = std::string(e.raw);
+                r.message_id = std::string(e.message_id);
+                batch.rejections.push_back(std::move(r));
+            }
+        }
+        batch.events.swap(c->kept);
+    });
+}
+
+void record_flagged(const IngestBatch& batch, const FlaggedEvents& flagged, int32 workspace, TimestampTz received_at) {
+    if (flagged.by_item.empty()) return;
+    int n = 0;
+    Datum* ids = datums(static_cast<int>(flagged.by_item.size()));
+    Datum* names = datums(static_cast<int>(flagged.by_item.size()));
+    Datum* violations = datums(static_cast<int>(flagged.by_item.size()));
+    for (const Event& e : batch.events) {
+        auto it = flagged.by_item.find(e.item_index);
+        if (it == flagged.by_item.end()) continue;
+        std::string_view name = e.type == EventType::Track ? e.event : e.name;
+        ids[n] = text_datum(e.message_id);
+        names[n] = text_datum(name);
+        violations[n] = text_datum(it->second);
+        ++n;
+    }
+    if (n == 0) return;
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID};
+    Datum args[] = {Int32GetDatum(workspace), text_array(ids, n), text_array(names, n), text_array(violations, n),
+                    TimestampTzGetDatum(received_at)};
+    spi_run_cached(&plan,
+                   "INSERT INTO cdp.tracking_violations (workspace_id, event_id, event, received_at, violations)"
+                   " SELECT $1, u.id, nullif(u.name, ''), $5, u.v::jsonb FROM unnest($2::text[], $3::text[], $4::text[]) AS u(id, name, v)"
+                   " ON CONFLICT (workspace_id, event_id) DO UPDATE SET violations = excluded.violations,"
+                   "  received_at = excluded.received_at",
+                   5, types, args, nullptr, false);
 }
 
 }  // namespace cdp::pg

@@ -534,6 +534,8 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
     spi_connect();
     check_workspace(workspace);
     suppress_erased(work->batch, workspace, batch_context);  // before anything is claimed or linked
+    auto* flagged = make_context_owned<FlaggedEvents>(batch_context)->object;
+    check_tracking_plans(work->batch, workspace, batch_context, flagged);
     size_t duplicates = work->batch.duplicates_in_payload;
     if (!work->batch.events.empty()) {
         size_t before = work->batch.events.size();
@@ -573,6 +575,7 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
         }
         ensure_partitions(work, cdp_namespace);
         write_events(work, workspace, events_relid);
+        record_flagged(work->batch, *flagged, workspace, received_at);
     }
     write_rejections(work, workspace, received_at);
     spi_finish();

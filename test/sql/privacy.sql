@@ -130,3 +130,28 @@ SELECT count(*) > 0 AS events_table_still_there FROM cdp.events;
 SELECT cdp.forget('email', 'not an email', :ws);
 SELECT cdp.subject_access('user_id', 'yosef-never', :ws);
 DROP FUNCTION tables_holding(text[]);
+
+-- Tracking plans. Order Completed must carry an order id like o-123 and a numeric total (blocked
+-- otherwise); Product Viewed may carry only sku and price (flagged otherwise); event names are
+-- "Object Action" in Title Case, and events no plan names are flagged.
+INSERT INTO cdp.tracking_plans (workspace_id, event, schema, mode) VALUES
+  (:ws, 'Order Completed', '{"properties": {"type": "object", "required": ["order_id", "total"],
+     "properties": {"order_id": {"type": "string", "pattern": "^o-[0-9]+$"}, "total": {"type": "number", "minimum": 0}}}}', 'block'),
+  (:ws, 'Product Viewed', '{"properties": {"type": "object", "additionalProperties": false,
+     "properties": {"sku": {"type": "string"}, "price": {"type": "number"}}}}', 'flag');
+INSERT INTO cdp.tracking_settings (workspace_id, naming, unplanned) VALUES (:ws, 'title_case', 'flag');
+SELECT * FROM cdp.ingest($$[
+  {"type":"track","event":"Order Completed","userId":"rivka","messageId":"tp1","properties":{"order_id":"o-1","total":20}},
+  {"type":"track","event":"Order Completed","userId":"rivka","messageId":"tp2","properties":{"order_id":"1","total":"20"}},
+  {"type":"track","event":"Order Completed","userId":"rivka","messageId":"tp3","properties":{"total":-5}},
+  {"type":"track","event":"Product Viewed","userId":"rivka","messageId":"tp4","properties":{"sku":"A","colour":"red"}},
+  {"type":"track","event":"productShared","userId":"rivka","messageId":"tp5"}
+]$$, workspace_id => :ws);
+SELECT message_id, reason, jsonb_path_query_array(detail::jsonb, '$[*].type') AS violations,
+       jsonb_path_query_array(detail::jsonb, '$[*].path') AS paths
+FROM cdp.rejected_events WHERE workspace_id = :ws AND reason = 'schema_violation' ORDER BY message_id;
+SELECT v.event_id, v.event, jsonb_path_query_array(v.violations, '$[*].type') AS violations,
+       jsonb_path_query_array(v.violations, '$[*].path') AS paths, e.event_id IS NOT NULL AS landed
+FROM cdp.tracking_violations v LEFT JOIN cdp.events e ON e.workspace_id = v.workspace_id AND e.event_id = v.event_id
+WHERE v.workspace_id = :ws ORDER BY v.event_id;
+INSERT INTO cdp.tracking_plans (workspace_id, event, schema) VALUES (:ws, 'Bad Plan', '{"properties": {"type": "text"}}');

@@ -69,6 +69,7 @@ inline constexpr const char* kMissingField = "missing_field";
 inline constexpr const char* kInvalidField = "invalid_field";
 inline constexpr const char* kInvalidTimestamp = "invalid_timestamp";
 inline constexpr const char* kSuppressed = "suppressed";  // an identifier of an erased person (payload not kept)
+inline constexpr const char* kSchemaViolation = "schema_violation";  // blocked by a tracking plan
 }  // namespace reason
 
 struct Rejection {

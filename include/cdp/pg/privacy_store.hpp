@@ -2,6 +2,7 @@
 // suppression of events that carry an erased person's identifier.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -17,5 +18,18 @@ uint8* hmac_sha256(const uint8* key, size_t key_len, const char* data, size_t le
 // the workspace (cdp.erasure_tombstones), as a rejection `suppressed` without its payload.
 // Cheap when the workspace has none. The caller holds an SPI connection.
 void suppress_erased(IngestBatch& batch, int32 workspace, MemoryContext context);
+
+// Events flagged by a tracking plan: item index -> the violations as JSON.
+struct FlaggedEvents {
+    std::map<size_t, std::string> by_item;
+};
+
+// Checks the batch's events against the workspace's tracking plans (cdp.tracking_plans and
+// cdp.tracking_settings): blocked events become rejections `schema_violation`; flagged ones
+// stay and are listed in `flagged`. Cheap when the workspace has no plan.
+void check_tracking_plans(IngestBatch& batch, int32 workspace, MemoryContext context, FlaggedEvents* flagged);
+
+// Records the violations of the flagged events that landed (after dedup) in cdp.tracking_violations.
+void record_flagged(const IngestBatch& batch, const FlaggedEvents& flagged, int32 workspace, TimestampTz received_at);
 
 }  // namespace cdp::pg
