@@ -352,3 +352,17 @@ END;
 $$;
 CREATE TRIGGER tracking_plans_check BEFORE INSERT OR UPDATE ON cdp.tracking_plans
     FOR EACH ROW EXECUTE FUNCTION cdp_internal.tracking_plans_check();
+
+-- What ingest does with an event whose own consent (context.consent.categoryPreferences) does
+-- not grant a purpose: drop it (to cdp.rejected_events, reason no_consent, without its
+-- payload), or strip it of everything that identifies a person (user and anonymous ids, traits,
+-- context, IP) so it still counts in aggregates but joins no profile. An event that carries no
+-- consent object grants nothing.
+CREATE TABLE cdp.consent_policies (
+    workspace_id integer NOT NULL REFERENCES cdp.workspaces,
+    purpose text NOT NULL,
+    at_ingest text NOT NULL CHECK (at_ingest IN ('drop', 'strip')),
+    PRIMARY KEY (workspace_id, purpose)
+);
+COMMENT ON TABLE cdp.consent_policies IS 'Purposes an event must grant to be ingested as sent (else dropped or stripped)';
+SELECT pg_catalog.pg_extension_config_dump('cdp.consent_policies', '');

@@ -572,23 +572,34 @@ COMMENT ON FUNCTION cdp.create_trigger(text, text, text, interval, integer, inte
 
 -- The feed, read with a cursor: the changes after the consumer's last ack, oldest first (the
 -- same ones again until acked: at least once). A new consumer starts at the beginning.
-CREATE FUNCTION cdp.read_changes(consumer text, max_changes integer DEFAULT 1000, workspace_id integer DEFAULT 1)
+CREATE FUNCTION cdp.read_changes(consumer text, max_changes integer DEFAULT 1000, workspace_id integer DEFAULT 1,
+                                 purpose text DEFAULT NULL)
 RETURNS SETOF cdp.segment_changes
-LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     acked bigint;
 BEGIN
+    IF consumer IS NULL OR max_changes IS NULL OR read_changes.workspace_id IS NULL THEN
+        RAISE EXCEPTION 'consumer, max_changes and workspace_id must not be null' USING ERRCODE = 'null_value_not_allowed',
+            DETAIL = 'Only purpose may be null (a consumer that activates for no particular purpose).',
+            HINT = 'Name the consumer, e.g. cdp.read_changes(''email-tool'', 1000, purpose => ''marketing'').';
+    END IF;
     INSERT INTO cdp.segment_consumers (workspace_id, consumer) VALUES (read_changes.workspace_id, read_changes.consumer)
     ON CONFLICT DO NOTHING;
     SELECT c.acked_change_id INTO acked FROM cdp.segment_consumers c
     WHERE c.workspace_id = read_changes.workspace_id AND c.consumer = read_changes.consumer;
+    -- A consumer that declares a purpose gets enters and firings only of profiles that grant it
+    -- now; exits always (it must learn who left, consent withdrawn included).
     RETURN QUERY SELECT * FROM cdp.segment_changes c
                  WHERE c.workspace_id = read_changes.workspace_id AND c.change_id > acked
+                   AND (read_changes.purpose IS NULL OR c.change = 'exited'
+                        OR EXISTS (SELECT FROM cdp.consent g WHERE g.workspace_id = c.workspace_id
+                                     AND g.profile_id = c.profile_id AND g.purpose = read_changes.purpose AND g.granted))
                  ORDER BY c.change_id LIMIT max_changes;
 END;
 $$;
-COMMENT ON FUNCTION cdp.read_changes(text, integer, integer) IS
+COMMENT ON FUNCTION cdp.read_changes(text, integer, integer, text) IS
     'The feed''s changes after the consumer''s last ack, oldest first (at least once: the same again until acked)';
 
 CREATE FUNCTION cdp.ack_changes(consumer text, change_id bigint, workspace_id integer DEFAULT 1) RETURNS void

@@ -130,8 +130,9 @@ const std::vector<std::string>& IdentityRules::default_blocklist() {
 }
 
 const std::vector<std::string>& IdentityRules::default_block_patterns() {
-    // Only zeros and dashes: an unset id such as 00000000-0000-0000-0000-000000000000.
-    static const std::vector<std::string> patterns = {"^[0-]*$"};
+    // Only zeros and dashes: an unset id such as 00000000-0000-0000-0000-000000000000. And the
+    // ids ingest gives events stripped for want of consent ("stripped:<hash>"): they identify no one.
+    static const std::vector<std::string> patterns = {"^[0-]*$", "^stripped:[0-9a-f]{32}$"};
     return patterns;
 }
 

@@ -205,4 +205,79 @@ void record_flagged(const IngestBatch& batch, const FlaggedEvents& flagged, int3
                    5, types, args, nullptr, false);
 }
 
+namespace {
+
+// Whether the event's own consent object grants the purpose.
+bool grants(const Event& e, std::string_view purpose) {
+    if (e.context == nullptr || !e.context->IsObject()) return false;
+    auto consent = e.context->FindMember("consent");
+    if (consent == e.context->MemberEnd() || !consent->value.IsObject()) return false;
+    auto prefs = consent->value.FindMember("categoryPreferences");
+    if (prefs == consent->value.MemberEnd() || !prefs->value.IsObject()) return false;
+    auto it = prefs->value.FindMember(rapidjson::Value(rapidjson::StringRef(purpose.data(), purpose.size())));
+    return it != prefs->value.MemberEnd() && it->value.IsBool() && it->value.GetBool();
+}
+
+struct ConsentPolicies {
+    std::vector<std::pair<std::string, bool>> purposes;  // (purpose, drop: else strip)
+    std::vector<Event> kept;
+};
+
+}  // namespace
+
+void apply_consent_policies(IngestBatch& batch, int32 workspace, MemoryContext context) {
+    if (batch.events.empty()) return;
+    static SPIPlanPtr plan = nullptr;
+    Oid types[] = {INT4OID};
+    Datum args[] = {Int32GetDatum(workspace)};
+    spi_run_cached(&plan, "SELECT purpose, at_ingest = 'drop' FROM cdp.consent_policies WHERE workspace_id = $1",
+                   1, types, args, nullptr, true);
+    if (SPI_processed == 0) return;
+    ConsentPolicies* p = make_context_owned<ConsentPolicies>(context)->object;
+    for (uint64 r = 0; r < SPI_processed; ++r) {
+        char* purpose = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+        bool isnull;
+        bool drop = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+        guarded([&] { p->purposes.emplace_back(purpose, drop); });
+    }
+    guarded([&] {
+        for (Event& e : batch.events) {
+            bool drop = false, strip = false;
+            std::string missing;
+            for (const auto& [purpose, drops] : p->purposes)
+                if (!grants(e, purpose)) {
+                    (drops ? drop : strip) = true;
+                    if (missing.empty()) missing = purpose;
+                }
+            if (drop) {
+                Rejection r;
+                r.item_index = e.item_index;
+                r.reason = reason::kNoConsent;
+                r.detail = "the event does not grant " + missing + " consent (cdp.consent_policies); the payload is not kept";
+                batch.rejections.push_back(std::move(r));
+                continue;
+            }
+            if (strip) {
+                // It still counts (page, event, campaign, device type) but identifies no one.
+                std::string anonymous = "stripped:";
+                static const char* kHex = "0123456789abcdef";
+                for (unsigned char b : e.message_hash) {
+                    anonymous += kHex[b >> 4];
+                    anonymous += kHex[b & 15];
+                }
+                e.anonymous_id = batch.keep(anonymous);
+                e.user_id = {};
+                e.previous_id = {};
+                e.ip = {};
+                e.traits = nullptr;
+                e.context = nullptr;
+                e.extra = nullptr;
+                e.session_actor = batch.keep("a:", e.anonymous_id);
+            }
+            p->kept.push_back(e);
+        }
+        batch.events.swap(p->kept);
+    });
+}
+
 }  // namespace cdp::pg

@@ -534,6 +534,7 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
     spi_connect();
     check_workspace(workspace);
     suppress_erased(work->batch, workspace, batch_context);  // before anything is claimed or linked
+    apply_consent_policies(work->batch, workspace, batch_context);
     auto* flagged = make_context_owned<FlaggedEvents>(batch_context)->object;
     check_tracking_plans(work->batch, workspace, batch_context, flagged);
     size_t duplicates = work->batch.duplicates_in_payload;

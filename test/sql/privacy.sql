@@ -155,3 +155,24 @@ SELECT v.event_id, v.event, jsonb_path_query_array(v.violations, '$[*].type') AS
 FROM cdp.tracking_violations v LEFT JOIN cdp.events e ON e.workspace_id = v.workspace_id AND e.event_id = v.event_id
 WHERE v.workspace_id = :ws ORDER BY v.event_id;
 INSERT INTO cdp.tracking_plans (workspace_id, event, schema) VALUES (:ws, 'Bad Plan', '{"properties": {"type": "text"}}');
+
+-- Consent at ingest: this shop needs analytics consent. An event without it is dropped (no
+-- payload kept); for personalization it is stripped of the person but still counted.
+INSERT INTO cdp.consent_policies (workspace_id, purpose, at_ingest) VALUES (:ws, 'analytics', 'drop'), (:ws, 'personalization', 'strip');
+SELECT accepted, rejected FROM cdp.ingest($$[
+  {"type":"track","event":"Page Scrolled","userId":"noam","messageId":"c1","context":{"consent":{"categoryPreferences":{"analytics":false}}}},
+  {"type":"track","event":"Page Scrolled","userId":"noam","messageId":"c2"},
+  {"type":"track","event":"Page Scrolled","userId":"noam","messageId":"c3","traits":{"email":"noam@example.com"},
+   "context":{"ip":"203.0.113.9","consent":{"categoryPreferences":{"analytics":true}}}},
+  {"type":"track","event":"Page Scrolled","userId":"noam","messageId":"c4",
+   "context":{"consent":{"categoryPreferences":{"analytics":true,"personalization":true}}}}
+]$$, workspace_id => :ws);
+SELECT message_id IS NULL AS no_message_id, reason, raw = '' AS payload_not_kept FROM cdp.rejected_events
+WHERE workspace_id = :ws AND reason = 'no_consent' ORDER BY item_index;
+SELECT event_id, user_id, anonymous_id LIKE 'stripped:%' AS stripped, ip, traits, context, profile_id IS NULL AS no_profile
+FROM cdp.events WHERE workspace_id = :ws AND event = 'Page Scrolled' ORDER BY event_id;
+DELETE FROM cdp.consent_policies WHERE workspace_id = :ws;
+-- A consumer that activates for marketing reads enters only of people who grant it now (Rivka
+-- withdrew; Tal granted), and every exit.
+SELECT s.segment, i.id_value AS who, s.change FROM cdp.read_changes('ads-tool', 100, :ws, purpose => 'marketing') s
+JOIN cdp.identifiers i ON i.profile_id = s.profile_id AND i.id_type = 'user_id' ORDER BY s.change_id;

@@ -70,6 +70,7 @@ inline constexpr const char* kInvalidField = "invalid_field";
 inline constexpr const char* kInvalidTimestamp = "invalid_timestamp";
 inline constexpr const char* kSuppressed = "suppressed";  // an identifier of an erased person (payload not kept)
 inline constexpr const char* kSchemaViolation = "schema_violation";  // blocked by a tracking plan
+inline constexpr const char* kNoConsent = "no_consent";  // the event does not grant a purpose its workspace requires (payload not kept)
 }  // namespace reason
 
 struct Rejection {

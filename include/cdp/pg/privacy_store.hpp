@@ -19,6 +19,11 @@ uint8* hmac_sha256(const uint8* key, size_t key_len, const char* data, size_t le
 // Cheap when the workspace has none. The caller holds an SPI connection.
 void suppress_erased(IngestBatch& batch, int32 workspace, MemoryContext context);
 
+// Applies the workspace's consent policies (cdp.consent_policies) to the batch: an event whose
+// context.consent.categoryPreferences does not grant a required purpose is dropped (rejection
+// `no_consent`, payload not kept) or stripped of what identifies a person.
+void apply_consent_policies(IngestBatch& batch, int32 workspace, MemoryContext context);
+
 // Events flagged by a tracking plan: item index -> the violations as JSON.
 struct FlaggedEvents {
     std::map<size_t, std::string> by_item;
