@@ -10,6 +10,7 @@ CREATE FUNCTION cdp.ingest(
 RETURNS record
 AS 'MODULE_PATHNAME', 'cdp_ingest_text'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER  -- a cdp_ingest role writes through it and nothing else; it checks the workspace is the caller's
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION cdp.ingest(text, integer, timestamptz) IS
     'Ingests one Segment-spec event, a JSON array of events, or a {"batch": [...]} envelope; '
@@ -25,6 +26,7 @@ CREATE FUNCTION cdp.ingest(
 RETURNS record
 AS 'MODULE_PATHNAME', 'cdp_ingest_jsonb'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION cdp.ingest(jsonb, integer, timestamptz) IS
     'cdp.ingest for callers that already hold jsonb';

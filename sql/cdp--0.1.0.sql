@@ -168,6 +168,7 @@ CREATE FUNCTION cdp.ingest(
 RETURNS record
 AS 'MODULE_PATHNAME', 'cdp_ingest_text'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER  -- a cdp_ingest role writes through it and nothing else; it checks the workspace is the caller's
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION cdp.ingest(text, integer, timestamptz) IS
     'Ingests one Segment-spec event, a JSON array of events, or a {"batch": [...]} envelope; '
@@ -183,6 +184,7 @@ CREATE FUNCTION cdp.ingest(
 RETURNS record
 AS 'MODULE_PATHNAME', 'cdp_ingest_jsonb'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION cdp.ingest(jsonb, integer, timestamptz) IS
     'cdp.ingest for callers that already hold jsonb';
@@ -2231,6 +2233,129 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION cdp.ack_changes(text, bigint, integer) IS 'Marks the feed read up to a change for a consumer';
+
+-- from extension/58_access.sql
+-- Roles and tenants. Three roles, made once per cluster (grant them to login roles):
+--   cdp_admin    everything: definitions, erasure, raw data;
+--   cdp_ingest   only cdp.ingest (which runs with the extension owner's rights), and only into
+--                the workspaces granted to it;
+--   cdp_analyst  the views of schema cdp_analyst: events, profiles and audiences of the
+--                workspaces granted to it, identifiers pseudonymised, no secrets, no raw PII.
+-- While cdp.workspace_grants is empty every workspace is open to every cdp role (one tenant);
+-- from its first row on, a role reaches only the workspaces granted to it (or to a role it is a
+-- member of), and cdp_admin all of them.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdp_admin') THEN CREATE ROLE cdp_admin NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdp_ingest') THEN CREATE ROLE cdp_ingest NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cdp_analyst') THEN CREATE ROLE cdp_analyst NOLOGIN; END IF;
+END;
+$$;
+
+CREATE TABLE cdp.workspace_grants (
+    role_name name NOT NULL,
+    workspace_id integer NOT NULL REFERENCES cdp.workspaces ON DELETE CASCADE,
+    PRIMARY KEY (role_name, workspace_id)
+);
+COMMENT ON TABLE cdp.workspace_grants IS 'Which roles (and their members) reach which workspaces; while it is empty, all are open';
+SELECT pg_catalog.pg_extension_config_dump('cdp.workspace_grants', '');
+
+-- Whether a role may reach a workspace.
+CREATE FUNCTION cdp_internal.may_use_workspace(workspace integer, who oid) RETURNS boolean
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = who)
+    OR pg_has_role(who, 'cdp_admin', 'MEMBER')
+    OR NOT EXISTS (SELECT FROM cdp.workspace_grants)
+    OR EXISTS (SELECT FROM cdp.workspace_grants g JOIN pg_roles r ON r.rolname = g.role_name
+               WHERE g.workspace_id = workspace AND pg_has_role(who, r.oid, 'MEMBER'));
+
+CREATE FUNCTION cdp_internal.workspaces_of(who oid) RETURNS integer[]
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(array_agg(w.workspace_id ORDER BY w.workspace_id), '{}') FROM cdp.workspaces w
+        WHERE cdp_internal.may_use_workspace(w.workspace_id, who));
+
+-- The workspaces the current role reaches (an invoker's function: current_user is the reader).
+CREATE FUNCTION cdp_internal.visible_workspaces() RETURNS integer[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+RETURN cdp_internal.workspaces_of((SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user));
+
+-- Pseudonymisation per identifier type or trait key: keep, hash (HMAC-SHA256 with the
+-- workspace's secret, so equal values still match) or drop. Without a row: user_id,
+-- anonymous_id, device_id, email and phone are hashed, and IPs dropped, in what analysts see.
+CREATE TABLE cdp.pseudonymisation (
+    workspace_id integer NOT NULL REFERENCES cdp.workspaces,
+    field text NOT NULL,                  -- an identifier type, a trait key, or 'ip'
+    action text NOT NULL CHECK (action IN ('keep', 'hash', 'drop')),
+    PRIMARY KEY (workspace_id, field)
+);
+COMMENT ON TABLE cdp.pseudonymisation IS 'What analysts see of each identifier type and trait: keep, hash or drop';
+SELECT pg_catalog.pg_extension_config_dump('cdp.pseudonymisation', '');
+
+-- What an analyst sees of a value: itself, its keyed hash ("h:" + hex), or nothing (also when
+-- the workspace has no secret to hash with).
+CREATE FUNCTION cdp_internal.pseudonym(workspace integer, field text, value text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN (
+    SELECT CASE coalesce((SELECT p.action FROM cdp.pseudonymisation p WHERE p.workspace_id = workspace AND p.field = pseudonym.field),
+                         CASE WHEN pseudonym.field IN ('user_id', 'anonymous_id', 'device_id', 'email', 'phone') THEN 'hash'
+                              WHEN pseudonym.field = 'ip' THEN 'drop' ELSE 'keep' END)
+           WHEN 'keep' THEN value
+           WHEN 'drop' THEN NULL
+           ELSE (SELECT 'h:' || encode(cdp_internal.hmac_sha256(s.secret, pseudonym.field || ':'
+                                         || coalesce(cdp.normalise_identifier(pseudonym.field, value), value)), 'hex')
+                 FROM cdp_internal.secrets s WHERE s.workspace_id = workspace) END
+    WHERE value IS NOT NULL);
+
+-- A traits object as analysts see it: each key by its policy (email and phone hashed by default).
+CREATE FUNCTION cdp_internal.pseudonymise_traits(workspace integer, traits jsonb) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN jsonb_typeof(traits) <> 'object' THEN traits ELSE (
+    SELECT coalesce(jsonb_object_agg(t.key, CASE WHEN jsonb_typeof(t.value) = 'string'
+                                                THEN to_jsonb(cdp_internal.pseudonym(workspace, t.key, t.value #>> '{}'))
+                                                WHEN coalesce((SELECT p.action FROM cdp.pseudonymisation p
+                                                               WHERE p.workspace_id = workspace AND p.field = t.key), 'keep') = 'keep'
+                                                THEN t.value END), '{}')
+    FROM jsonb_each(traits) t) END;
+
+CREATE SCHEMA cdp_analyst;
+COMMENT ON SCHEMA cdp_analyst IS 'What the cdp_analyst role reads: its workspaces only, identifiers pseudonymised';
+
+CREATE VIEW cdp_analyst.events AS
+SELECT e.workspace_id, e.event_id, e.type, e.event, e.name,
+       cdp_internal.pseudonym(e.workspace_id, 'anonymous_id', e.anonymous_id) AS anonymous_id,
+       cdp_internal.pseudonym(e.workspace_id, 'user_id', e.user_id) AS user_id,
+       e.profile_id, e."timestamp", e.received_at, e.session_id, e.page_path, e.page_title, e.referrer_host,
+       e.referrer_medium, e.utm_source, e.utm_medium, e.utm_campaign, e.utm_term, e.utm_content, e.device_type,
+       e.os, e.os_version, e.browser, e.browser_version, cdp_internal.pseudonym(e.workspace_id, 'ip', host(e.ip)) AS ip,
+       e.locale, e.properties, cdp_internal.pseudonymise_traits(e.workspace_id, e.traits) AS traits,
+       (e.context - 'ip' - 'traits' - 'externalIds') #- '{device,id}' AS context
+FROM cdp.events e
+WHERE e.workspace_id = ANY (cdp_internal.visible_workspaces());
+COMMENT ON VIEW cdp_analyst.events IS 'Events of the workspaces the current role reaches, identifiers pseudonymised';
+
+CREATE VIEW cdp_analyst.profiles AS
+SELECT r.workspace_id, r.profile_id, cdp_internal.pseudonymise_traits(r.workspace_id, r.traits) AS traits, r.computed,
+       r.first_seen, r.last_seen
+FROM cdp.profile_records r
+WHERE r.workspace_id = ANY (cdp_internal.visible_workspaces());
+COMMENT ON VIEW cdp_analyst.profiles IS 'Profiles of the workspaces the current role reaches, traits pseudonymised';
+
+CREATE VIEW cdp_analyst.segment_members AS
+SELECT m.workspace_id, s.name AS segment, m.profile_id, m.entered_at
+FROM cdp.segment_members m JOIN cdp.segments s USING (segment_id)
+WHERE m.workspace_id = ANY (cdp_internal.visible_workspaces());
+COMMENT ON VIEW cdp_analyst.segment_members IS 'Who is in each segment, in the workspaces the current role reaches';
+
+GRANT USAGE ON SCHEMA cdp_analyst TO cdp_analyst;
+GRANT SELECT ON ALL TABLES IN SCHEMA cdp_analyst TO cdp_analyst;
+GRANT USAGE ON SCHEMA cdp TO cdp_ingest, cdp_analyst, cdp_admin;
+GRANT USAGE ON SCHEMA cdp_internal, cdp_audiences, cdp_analyst TO cdp_admin;
+GRANT ALL ON ALL TABLES IN SCHEMA cdp, cdp_internal, cdp_analyst TO cdp_admin;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA cdp, cdp_internal TO cdp_admin;
+-- Only the owner computes keyed hashes of arbitrary values.
+REVOKE EXECUTE ON FUNCTION cdp_internal.hmac_sha256(bytea, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION cdp_internal.keyed_hash(integer, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cdp_internal.keyed_hash(integer, text, text), cdp_internal.hmac_sha256(bytea, text) TO cdp_admin;
 
 -- from extension/90_maintenance.sql
 -- Scheduled work, called by any scheduler (pg_cron where installed): never a hidden thread.

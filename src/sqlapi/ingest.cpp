@@ -470,14 +470,23 @@ void write_rejections(IngestWork* work, int32 workspace, TimestampTz received_at
 
 // Checks that the workspace exists, so events never land under an id nobody created.
 void check_workspace(int32 workspace) {
+    // The caller outside this SECURITY DEFINER function: it must reach the workspace.
     static SPIPlanPtr plan = nullptr;
-    Oid types[] = {INT4OID};
-    Datum args[] = {Int32GetDatum(workspace)};
-    spi_run_cached(&plan, "SELECT 1 FROM cdp.workspaces WHERE workspace_id = $1", 1, types, args, nullptr, true);
+    Oid types[] = {INT4OID, OIDOID};
+    Datum args[] = {Int32GetDatum(workspace), ObjectIdGetDatum(GetOuterUserId())};
+    spi_run_cached(&plan,
+                   "SELECT cdp_internal.may_use_workspace(w.workspace_id, $2) FROM cdp.workspaces w WHERE w.workspace_id = $1",
+                   2, types, args, nullptr, true);
     if (SPI_processed == 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("workspace %d does not exist", workspace),
                         errdetail("cdp.ingest was called with workspace_id => %d.", workspace),
                         errhint("Create it with cdp.create_workspace(name), or omit workspace_id for the default.")));
+    bool isnull;
+    if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("role \"%s\" may not ingest into this workspace", GetUserNameFromId(GetOuterUserId(), false)),
+                        errdetail("cdp.workspace_grants grants workspace %d to other roles only.", workspace),
+                        errhint("An admin can grant it: INSERT INTO cdp.workspace_grants VALUES ('<role>', %d).", workspace)));
 }
 
 // The whole ingest of one payload; returns the summary row.

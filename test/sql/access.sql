@@ -1,0 +1,59 @@
+-- Roles and tenants: an ingest role that can only ingest, into its own workspace; an analyst
+-- who reads its own tenant's events and profiles with identifiers pseudonymised, and nothing
+-- else, whatever ids it guesses.
+SET timezone = 'UTC';
+SELECT cdp.create_workspace('tenant-a') AS wa \gset
+SELECT cdp.create_workspace('tenant-b') AS wb \gset
+SELECT cdp.set_secret('tenant-a-secret-long-enough', :wa);
+SELECT rolname FROM pg_roles WHERE rolname LIKE 'cdp\_%' AND rolname IN ('cdp_admin', 'cdp_ingest', 'cdp_analyst') ORDER BY 1;
+CREATE ROLE access_test_ingest_a LOGIN;
+CREATE ROLE access_test_analyst_a LOGIN;
+GRANT cdp_ingest TO access_test_ingest_a;
+GRANT cdp_analyst TO access_test_analyst_a;
+INSERT INTO cdp.workspace_grants (role_name, workspace_id) VALUES
+  ('access_test_ingest_a', :wa), ('access_test_analyst_a', :wa);
+-- Tenant B's data, written by the admin.
+SELECT accepted FROM cdp.ingest('{"type":"identify","userId":"b-secret-user","traits":{"email":"b.person@example.com"},"messageId":"b1"}',
+                                workspace_id => :wb);
+INSERT INTO cdp.workspace_grants (role_name, workspace_id) VALUES ('cdp_admin', :wb);
+
+-- The ingest role writes into A, not into B, and reads nothing.
+SET ROLE access_test_ingest_a;
+SELECT accepted FROM cdp.ingest('{"type":"identify","userId":"a-user","traits":{"email":"A.Person@Example.com","plan":"pro"},
+                                  "context":{"ip":"198.51.100.7"},"messageId":"a1"}', workspace_id => :wa);
+\set VERBOSITY terse
+SELECT accepted FROM cdp.ingest('{"type":"track","event":"Sneaky","userId":"x","messageId":"a2"}', workspace_id => :wb);
+\set VERBOSITY default
+SELECT count(*) FROM cdp.events;
+SELECT count(*) FROM cdp_analyst.events;
+RESET ROLE;
+
+-- The analyst sees tenant A's events and profiles, identifiers as keyed hashes, no IP, email
+-- hashed inside traits, other traits as they are.
+SET ROLE access_test_analyst_a;
+SELECT workspace_id = :wa AS own_tenant, user_id LIKE 'h:%' AS user_hashed, length(user_id) AS hash_length, ip,
+       traits ->> 'email' LIKE 'h:%' AS email_hashed, traits ->> 'plan' AS plan, context
+FROM cdp_analyst.events;
+SELECT traits ->> 'email' = (SELECT traits ->> 'email' FROM cdp_analyst.events) AS same_pseudonym_everywhere,
+       traits ->> 'plan' AS plan
+FROM cdp_analyst.profiles;
+-- Guessing tenant B's ids gets nothing; raw tables, audiences and functions over them are closed.
+SELECT count(*) AS b_events FROM cdp_analyst.events WHERE workspace_id = :wb;
+SELECT count(*) AS b_profiles FROM cdp_analyst.profiles WHERE workspace_id = :wb;
+SELECT count(*) FROM cdp.events WHERE workspace_id = :wb;
+SELECT count(*) FROM cdp.identifiers;
+SELECT count(*) FROM cdp_internal.secrets;
+SELECT cdp.profile('user_id', 'b-secret-user', :wb);
+SELECT cdp_internal.keyed_hash(1, 'email', 'a.person@example.com');
+SELECT count(*) FROM cdp.events_by_profile;
+RESET ROLE;
+
+-- What analysts see is set per field: keep the plan, drop the email.
+INSERT INTO cdp.pseudonymisation (workspace_id, field, action) VALUES (:wa, 'email', 'drop'), (:wa, 'user_id', 'keep');
+SET ROLE access_test_analyst_a;
+SELECT user_id, traits FROM cdp_analyst.events;
+RESET ROLE;
+
+DELETE FROM cdp.workspace_grants WHERE workspace_id IN (:wa, :wb);
+DROP ROLE access_test_ingest_a;
+DROP ROLE access_test_analyst_a;
