@@ -119,3 +119,21 @@ GRANT ALL ON ALL SEQUENCES IN SCHEMA cdp, cdp_internal TO cdp_admin;
 REVOKE EXECUTE ON FUNCTION cdp_internal.hmac_sha256(bytea, text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION cdp_internal.keyed_hash(integer, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cdp_internal.keyed_hash(integer, text, text), cdp_internal.hmac_sha256(bytea, text) TO cdp_admin;
+
+-- Row-level security on every workspace-keyed table of schema cdp: a role that is granted a
+-- table directly (a tenant's own admin, a BI role) sees only its workspaces' rows, whatever
+-- ids it guesses. The extension's owner (ingest, the owner-rights views above) is not bound.
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'cdp' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+               AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'workspace_id' AND NOT a.attisdropped)
+               AND c.relname NOT IN ('workspaces', 'workspace_grants')
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY tenant ON %s USING (workspace_id = ANY (cdp_internal.visible_workspaces()))', t);
+    END LOOP;
+END;
+$$;

@@ -54,6 +54,21 @@ SET ROLE access_test_analyst_a;
 SELECT user_id, traits FROM cdp_analyst.events;
 RESET ROLE;
 
+-- A tenant's own reporting role, granted the events table itself: row-level security shows it
+-- its workspace's rows only.
+CREATE ROLE access_test_bi_a LOGIN;
+GRANT USAGE ON SCHEMA cdp TO access_test_bi_a;
+GRANT SELECT ON cdp.events, cdp.profiles TO access_test_bi_a;
+INSERT INTO cdp.workspace_grants (role_name, workspace_id) VALUES ('access_test_bi_a', :wa);
+SET ROLE access_test_bi_a;
+SELECT count(*) AS rows_seen, bool_and(workspace_id = :wa) AS all_own FROM cdp.events;
+SELECT count(*) AS b_rows FROM cdp.events WHERE workspace_id = :wb;
+SELECT count(*) AS b_profiles FROM cdp.profiles WHERE workspace_id = :wb;
+RESET ROLE;
+REVOKE ALL ON cdp.events, cdp.profiles FROM access_test_bi_a;
+REVOKE USAGE ON SCHEMA cdp FROM access_test_bi_a;
+DROP ROLE access_test_bi_a;
+
 DELETE FROM cdp.workspace_grants WHERE workspace_id IN (:wa, :wb);
 DROP ROLE access_test_ingest_a;
 DROP ROLE access_test_analyst_a;

@@ -127,6 +127,21 @@ SELECT (cdp.forget('user_id', $v$o'brien\"; DROP TABLE cdp.events; --$v$, :ws) -
        (cdp.forget('user_id', repeat('hostile-', 250), :ws) -> 'deleted' ->> 'events') AS long_events_deleted;
 SELECT * FROM tables_holding(ARRAY[$v$o'brien\"$v$, repeat('hostile-', 250), $k$we'ird$$key$k$]);
 SELECT count(*) > 0 AS events_table_still_there FROM cdp.events;
+-- A NUL inside an identifier or a trait key is refused with its reason, and the rest lands.
+SELECT accepted, rejected FROM cdp.ingest('[{"type":"identify","userId":"nul\u0000id","messageId":"h3"},
+  {"type":"identify","userId":"fine-user","traits":{"k\u0000ey":"v"},"messageId":"h4"},
+  {"type":"identify","userId":"fine-user-2","messageId":"h5"}]', workspace_id => :ws);
+SELECT reason, item_index FROM cdp.rejected_events WHERE workspace_id = :ws AND message_id IN ('h3', 'h4') ORDER BY item_index;
+-- An erased customer's row in a registered CRM table links nothing at the next sync.
+CREATE TABLE privacy_crm (customer_id text, email text, updated_at timestamptz);
+INSERT INTO privacy_crm VALUES ('c-1', 'yosef.levi@example.com', '2026-11-01'), ('c-2', 'dana@example.com', '2026-11-02');
+SELECT cdp.add_source('privacy_crm', 'privacy_crm', '{"user_id": "customer_id", "email": "email"}', workspace_id => :ws);
+SELECT rows_read, rows_linked, rows_rejected FROM cdp.sync_source('privacy_crm', :ws);
+SELECT reason, raw = '' AS payload_not_kept FROM cdp.rejected_events WHERE workspace_id = :ws AND detail LIKE 'source privacy_crm:%';
+SELECT cdp.resolve('email', 'yosef.levi@example.com', :ws) IS NULL AS yosef_unknown,
+       cdp.resolve('email', 'dana@example.com', :ws) IS NOT NULL AS dana_linked;
+SELECT cdp.drop_source('privacy_crm', :ws);
+DROP TABLE privacy_crm;
 SELECT cdp.forget('email', 'not an email', :ws);
 SELECT cdp.subject_access('user_id', 'yosef-never', :ws);
 DROP FUNCTION tables_holding(text[]);
