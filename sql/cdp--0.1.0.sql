@@ -2041,13 +2041,16 @@ BEGIN
     PERFORM cdp_internal.lock_identity(ws);
     INSERT INTO cdp.segments (workspace_id, name, mode, definition, purpose)
     VALUES (ws, create_segment.name, create_segment.mode, create_segment.definition, create_segment.purpose) RETURNING * INTO s;
-    EXECUTE format($v$CREATE VIEW %s AS
+    -- security_invoker: a reader sees the members its own rights (and row-level security on
+    -- cdp.segment_members) show it, never another tenant's through the view.
+    EXECUTE format($v$CREATE VIEW %s WITH (security_invoker = true, security_barrier = true) AS
         SELECT m.profile_id, r.traits ->> 'email' AS email, r.traits, r.computed, m.entered_at
         FROM cdp.segment_members m
         LEFT JOIN cdp.profile_records r ON r.workspace_id = m.workspace_id AND r.profile_id = m.profile_id
         WHERE m.segment_id = %s$v$, cdp_internal.segment_view(ws, s.name), s.segment_id);
     EXECUTE format('COMMENT ON VIEW %s IS %L', cdp_internal.segment_view(ws, s.name),
                    format('Members of segment %s (%s): %s', s.name, s.mode, s.definition));
+    EXECUTE format('GRANT SELECT ON %s TO cdp_admin', cdp_internal.segment_view(ws, s.name));
     IF s.mode = 'realtime' THEN
         PERFORM cdp_internal.evaluate_segments(ws, cdp_internal.all_profiles(ws), now(), 'created');
     ELSE

@@ -60,13 +60,20 @@ CREATE ROLE access_test_bi_a LOGIN;
 GRANT USAGE ON SCHEMA cdp TO access_test_bi_a;
 GRANT SELECT ON cdp.events, cdp.profiles TO access_test_bi_a;
 INSERT INTO cdp.workspace_grants (role_name, workspace_id) VALUES ('access_test_bi_a', :wa);
+-- Even granted tenant B's audience view, it sees none of B's members through it.
+SELECT cdp.create_segment('everyone', 'true', workspace_id => :wb) AS b_members;
+SELECT cdp_internal.segment_view(:wb, 'everyone') AS b_view \gset
+GRANT USAGE ON SCHEMA cdp_audiences TO access_test_bi_a;
+GRANT SELECT ON cdp.segment_members, cdp.profile_records, :b_view TO access_test_bi_a;
 SET ROLE access_test_bi_a;
+SELECT count(*) AS b_members_seen FROM :b_view;
 SELECT count(*) AS rows_seen, bool_and(workspace_id = :wa) AS all_own FROM cdp.events;
 SELECT count(*) AS b_rows FROM cdp.events WHERE workspace_id = :wb;
 SELECT count(*) AS b_profiles FROM cdp.profiles WHERE workspace_id = :wb;
 RESET ROLE;
-REVOKE ALL ON cdp.events, cdp.profiles FROM access_test_bi_a;
-REVOKE USAGE ON SCHEMA cdp FROM access_test_bi_a;
+REVOKE ALL ON cdp.events, cdp.profiles, cdp.segment_members, cdp.profile_records, :b_view FROM access_test_bi_a;
+REVOKE USAGE ON SCHEMA cdp, cdp_audiences FROM access_test_bi_a;
+SELECT cdp.drop_segment('everyone', :wb) AS exits;
 DROP ROLE access_test_bi_a;
 
 DELETE FROM cdp.workspace_grants WHERE workspace_id IN (:wa, :wb);

@@ -85,7 +85,7 @@ DECLARE
     n bigint;
 BEGIN
     FOR r IN SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
-             WHERE s.nspname IN ('cdp', 'cdp_internal', 'cdp_audiences') AND c.relkind IN ('r', 'p', 'v', 'm')
+             WHERE s.nspname IN ('cdp', 'cdp_internal', 'cdp_audiences', 'cdp_analyst') AND c.relkind IN ('r', 'p', 'v', 'm')
              ORDER BY 1::text LOOP
         EXECUTE format('SELECT count(*) FROM %s t WHERE EXISTS (SELECT FROM unnest($1) AS n WHERE strpos(lower(t::text), lower(n)) > 0)', r)
         INTO n USING needles;
