@@ -111,12 +111,6 @@ std::optional<int> compare(const rapidjson::Value& v, const Operand& o) {
     }
 }
 
-std::string_view name_of(const Event& e) {
-    if (e.type == EventType::Track) return e.event;
-    if (e.type == EventType::Page || e.type == EventType::Screen) return e.name;
-    return {};
-}
-
 std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 Micros default_bucket(Micros window) {
@@ -307,7 +301,7 @@ bool Condition::holds(const Event& e) const {
 bool ComputedDefinition::matches(const Event& e) const {
     if (type && e.type != *type) return false;
     if (!events.empty()) {
-        std::string_view n = name_of(e);
+        std::string_view n = event_name_of(e);
         if (std::find(events.begin(), events.end(), n) == events.end()) return false;
     }
     for (const Condition& c : where)

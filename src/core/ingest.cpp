@@ -35,6 +35,12 @@ std::pair<std::string_view, std::string_view> session_actor_parts(const Event& e
 }
 }  // namespace
 
+std::string_view event_name_of(const Event& e) {
+    if (e.type == EventType::Track) return e.event;
+    if (e.type == EventType::Page || e.type == EventType::Screen) return e.name;
+    return event_type_name(e.type);
+}
+
 std::string session_actor_of(const Event& e) {
     auto [kind, id] = session_actor_parts(e);
     std::string actor(kind);

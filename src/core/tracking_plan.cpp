@@ -241,9 +241,7 @@ void TrackingPlan::add_event(std::string_view event, std::string_view schema_jso
 
 std::vector<Violation> TrackingPlan::check(const Event& e) const {
     std::vector<Violation> out;
-    std::string_view name = e.type == EventType::Track ? e.event
-                            : (e.type == EventType::Page || e.type == EventType::Screen) ? e.name
-                                                                                          : event_type_name(e.type);
+    std::string_view name = event_name_of(e);
     if (e.type == EventType::Track && naming_ != NamingConvention::None) {
         bool ok = naming_ == NamingConvention::SnakeCase ? snake_case(name) : title_case_object_action(name);
         if (!ok)

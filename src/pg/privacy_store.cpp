@@ -153,9 +153,7 @@ void check_tracking_plans(IngestBatch& batch, int32 workspace, MemoryContext con
         c->plan.set_unplanned_is_violation(c->unplanned != "allow");
         for (Event& e : batch.events) {
             std::vector<Violation> v = c->plan.check(e);
-            std::string_view name = e.type == EventType::Track ? e.event
-                                    : (e.type == EventType::Page || e.type == EventType::Screen) ? e.name
-                                                                                                  : event_type_name(e.type);
+            std::string_view name = event_name_of(e);
             auto m = c->modes.find(name);
             const std::string& mode = m != c->modes.end() ? m->second : c->unplanned;
             if (v.empty() || mode == "allow") {
@@ -186,7 +184,7 @@ void record_flagged(const IngestBatch& batch, const FlaggedEvents& flagged, int3
     for (const Event& e : batch.events) {
         auto it = flagged.by_item.find(e.item_index);
         if (it == flagged.by_item.end()) continue;
-        std::string_view name = e.type == EventType::Track ? e.event : e.name;
+        std::string_view name = event_name_of(e);
         ids[n] = text_datum(e.message_id);
         names[n] = text_datum(name);
         violations[n] = text_datum(it->second);

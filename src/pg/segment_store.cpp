@@ -215,9 +215,7 @@ void segments_after_batch(int32 workspace, const std::vector<Event>& events,
     int k = 0;
     for (const Event& e : events) {
         if (e.profile_id == 0) continue;
-        std::string_view name = e.type == EventType::Track ? e.event
-                                : e.type == EventType::Page || e.type == EventType::Screen ? e.name
-                                                                                            : event_type_name(e.type);
+        std::string_view name = event_name_of(e);
         profiles[k] = Int64GetDatum(e.profile_id);
         names[k] = text_datum(name);
         times[k] = TimestampTzGetDatum(to_postgres(e.timestamp));

@@ -52,6 +52,10 @@ struct Event {
     std::int64_t profile_id = 0;  // set by identity stitching; 0 for none (SQL NULL)
 };
 
+// What an event is called: a track call's event, a page's or screen's name, else its type
+// ("identify", "group", "alias"). Tracking plans, computed traits and triggers match on it.
+std::string_view event_name_of(const Event& e);
+
 // Whose visit an event belongs to: "a:" + anonymous_id, else "u:" + user_id.
 std::string session_actor_of(const Event& e);
 
