@@ -137,3 +137,48 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- Write keys for the collector (cdp-collector): each names a source and a workspace. Only a
+-- SHA-256 of the key is stored; the key itself is shown once, by cdp.create_write_key.
+CREATE TABLE cdp.write_keys (
+    key_hash bytea PRIMARY KEY,
+    workspace_id integer NOT NULL REFERENCES cdp.workspaces,
+    source_name text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz
+);
+COMMENT ON TABLE cdp.write_keys IS 'The collector''s write keys (hashed), each for a source and a workspace';
+SELECT pg_catalog.pg_extension_config_dump('cdp.write_keys', '');
+
+CREATE FUNCTION cdp.create_write_key(source_name text, workspace_id integer DEFAULT 1) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key text := 'wk_' || replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
+BEGIN
+    INSERT INTO cdp.write_keys (key_hash, workspace_id, source_name)
+    VALUES (sha256(convert_to(key, 'UTF8')), create_write_key.workspace_id, create_write_key.source_name);
+    RETURN key;
+END;
+$$;
+COMMENT ON FUNCTION cdp.create_write_key(text, integer) IS
+    'Makes a write key for a source of a workspace and returns it; it is not stored, only its hash';
+
+CREATE FUNCTION cdp.revoke_write_key(key text) RETURNS boolean
+LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE cdp.write_keys k SET revoked_at = now() WHERE k.key_hash = sha256(convert_to(revoke_write_key.key, 'UTF8'))
+      AND k.revoked_at IS NULL RETURNING true;
+END;
+
+-- What the collector asks of a key it is given (no rows: unknown or revoked).
+CREATE FUNCTION cdp_internal.write_key_lookup(key text, OUT workspace_id integer, OUT source_name text)
+RETURNS SETOF record
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT k.workspace_id, k.source_name FROM cdp.write_keys k
+WHERE k.key_hash = sha256(convert_to(key, 'UTF8')) AND k.revoked_at IS NULL;
+$$;
+REVOKE EXECUTE ON FUNCTION cdp_internal.write_key_lookup(text) FROM PUBLIC;
+GRANT USAGE ON SCHEMA cdp_internal TO cdp_ingest;
+GRANT EXECUTE ON FUNCTION cdp_internal.write_key_lookup(text) TO cdp_ingest, cdp_admin;

@@ -10,6 +10,7 @@ PACKAGES=(
   g++ make cmake pkg-config
   libpqxx-dev rapidjson-dev libre2-dev libyaml-cpp-dev uap-core
   libgtest-dev
+  libcpp-httplib-dev zlib1g-dev curl   # the collector, and its HTTP tests
 )
 # `install-deps.sh bench` adds what only the benchmarks use: pgRouting, a baseline of the
 # identity bench.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything `make test` proves: unit tests (ctest), pg_regress and isolation tests, each on a
-# temporary PostgreSQL instance run as the postgres user.
+# temporary PostgreSQL instance run as the postgres user, and the collector over HTTP.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
@@ -42,4 +42,7 @@ run_suite regress "$PGXS_DIR/src/test/regress/pg_regress" test/schedule
 
 echo "== isolation tests"
 run_suite isolation "$PGXS_DIR/src/test/isolation/pg_isolation_regress" test/isolation_schedule
+
+echo "== the collector over HTTP"
+test/clients/collector.sh || status=1
 exit $status
