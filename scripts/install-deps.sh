@@ -25,6 +25,12 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Node.js and npm run the SDK tests (test/clients). A Node.js that brings its own npm (as
+# NodeSource's does) counts; only when either is missing are Debian's packages installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -107,6 +107,10 @@ sleep 0.5
 [ "$(grep -c '^200$' "$CDP_CLUSTER_DIR/codes.txt")" = 40 ] || fail "not all concurrent requests got 200: $(sort "$CDP_CLUSTER_DIR/codes.txt" | uniq -c)"
 expect_sql 80 "SELECT count(*) FROM cdp.events WHERE event = 'Load'"
 
+# Real SDKs (test/clients/sdk.test.mjs; npm packages pinned in package-lock.json).
+(cd test/clients && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund)
+CDP_BASE="$BASE" CDP_KEY="$KEY" CDP_DB="$DB" node --test test/clients/sdk.test.mjs || fail "the SDK tests failed"
+
 # A clean stop.
 kill -TERM "$COLLECTOR"
 wait "$COLLECTOR" || fail "the collector did not exit cleanly"
