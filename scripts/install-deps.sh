@@ -11,6 +11,7 @@ PACKAGES=(
   libpqxx-dev rapidjson-dev libre2-dev libyaml-cpp-dev uap-core
   libgtest-dev
   libcpp-httplib-dev zlib1g-dev curl   # the collector, and its HTTP tests
+  chromium                             # the browser SDK test (test/clients/browser.test.mjs)
 )
 # `install-deps.sh bench` adds what only the benchmarks use: pgRouting, a baseline of the
 # identity bench.

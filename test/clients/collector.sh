@@ -20,7 +20,9 @@ KEY=$(psql "$DB" -qtAX -c "SELECT cdp.create_write_key('website')")
 q() { psql "$DB" -qtAX -c "$1"; }
 
 LOG="$CDP_CLUSTER_DIR/collector.log"
-./build/cdp-collector --db "$DB" --listen "127.0.0.1:$HTTP_PORT" --cors-origin http://shop.localhost >"$LOG" 2>&1 &
+PAGE_PORT=${CDP_PAGE_PORT:-18089}
+./build/cdp-collector --db "$DB" --listen "127.0.0.1:$HTTP_PORT" --cors-origin http://shop.localhost \
+  --cors-origin "http://127.0.0.1:$PAGE_PORT" >"$LOG" 2>&1 &
 COLLECTOR=$!
 cleanup() { kill "$COLLECTOR" 2>/dev/null || true; ./scripts/cluster.sh stop; }
 trap cleanup EXIT
@@ -109,7 +111,8 @@ expect_sql 80 "SELECT count(*) FROM cdp.events WHERE event = 'Load'"
 
 # Real SDKs (test/clients/sdk.test.mjs; npm packages pinned in package-lock.json).
 (cd test/clients && npm ci --no-audit --no-fund --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund)
-CDP_BASE="$BASE" CDP_KEY="$KEY" CDP_DB="$DB" node --test test/clients/sdk.test.mjs || fail "the SDK tests failed"
+CDP_BASE="$BASE" CDP_KEY="$KEY" CDP_DB="$DB" CDP_PAGE_PORT="$PAGE_PORT" \
+  node --test test/clients/sdk.test.mjs test/clients/browser.test.mjs || fail "the SDK tests failed"
 
 # A clean stop.
 kill -TERM "$COLLECTOR"
