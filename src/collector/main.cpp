@@ -2,7 +2,7 @@
 // into PostgreSQL. Requests wait until their events are committed (200), or learn that they
 // were not stored (503 / 429 with Retry-After); concurrent requests share database calls.
 //   cdp-collector --db "<libpq conninfo>" --listen 127.0.0.1:8088 [--cors-origin ORIGIN]...
-//                 [--trusted-proxy IP]... [--max-batch-bytes N] [--queue-bytes N]
+//                 [--trusted-proxy IP]... [--max-batch-bytes N] [--queue-bytes N] [--writers N]
 #include <httplib.h>
 
 #include <algorithm>
@@ -38,6 +38,7 @@ struct Options {
     std::set<std::string> trusted_proxies;
     size_t max_batch_bytes = 500 * 1024;
     size_t queue_bytes = 64 << 20;
+    int writers = 2;  // database connections writing at once
 };
 
 // One request's events, waiting to be committed.
@@ -57,7 +58,9 @@ struct Stats {
 
 class Writer {
 public:
-    explicit Writer(const Options& o) : options_(o) { thread_ = std::thread([this] { run(); }); }
+    explicit Writer(const Options& o) : options_(o) {
+        for (int i = 0; i < o.writers; ++i) threads_.emplace_back([this] { run(); });
+    }
     ~Writer() { stop(); }
 
     // Queues a request; false when the queue is full (the caller answers 429).
@@ -76,7 +79,8 @@ public:
             stopping_ = true;
             cv_.notify_all();
         }
-        if (thread_.joinable()) thread_.join();
+        for (auto& t : threads_)
+            if (t.joinable()) t.join();
     }
     bool healthy() const { return healthy_; }
 
@@ -165,7 +169,7 @@ private:
     size_t queued_bytes_ = 0;
     bool stopping_ = false;
     std::atomic<bool> healthy_{true};
-    std::thread thread_;
+    std::vector<std::thread> threads_;  // one database connection each
     std::mutex keys_mu_;
     std::map<std::string, std::pair<int, Clock::time_point>> keys_;
 };
@@ -207,6 +211,7 @@ int main(int argc, char** argv) {
         else if (a == "--trusted-proxy") o.trusted_proxies.insert(v);
         else if (a == "--max-batch-bytes") o.max_batch_bytes = std::stoul(v);
         else if (a == "--queue-bytes") o.queue_bytes = std::stoul(v);
+        else if (a == "--writers") o.writers = std::max(1, std::stoi(v));
         else {
             std::cerr << "unknown option " << a << "\n";
             return 2;
@@ -214,7 +219,7 @@ int main(int argc, char** argv) {
     }
     if (o.db.empty()) {
         std::cerr << "usage: cdp-collector --db CONNINFO [--listen HOST:PORT] [--cors-origin ORIGIN]... "
-                     "[--trusted-proxy IP]... [--max-batch-bytes N] [--queue-bytes N]\n";
+                     "[--trusted-proxy IP]... [--max-batch-bytes N] [--queue-bytes N] [--writers N]\n";
         return 2;
     }
     Writer writer(o);
@@ -224,6 +229,9 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
     server.set_payload_max_length(o.max_batch_bytes * 4 + 1024);  // gzip inflates; checked again below
+    // A request holds its thread until its events are committed: enough threads that many
+    // requests wait together, and share one database call.
+    server.new_task_queue = [] { return new httplib::ThreadPool(128); };
 
     auto cors = [&](const httplib::Request& req, httplib::Response& res) {
         std::string origin = req.get_header_value("Origin");
