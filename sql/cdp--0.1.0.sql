@@ -1884,7 +1884,8 @@ fired AS (
 SELECT count(*) FROM fired;
 $$;
 
--- A batch's events (profile, name, time, id) against the workspace's triggers, at `at`.
+-- A batch's events (profile, name, time, id) against the workspace's triggers, at `at` (ingest
+-- calls it only for a workspace that has triggers).
 CREATE FUNCTION cdp_internal.run_triggers(workspace integer, profiles bigint[], names text[], times timestamptz[],
                                           ids text[], at timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
@@ -1894,9 +1895,6 @@ DECLARE
     e record;
     n bigint;
 BEGIN
-    IF NOT EXISTS (SELECT FROM cdp.segments s WHERE s.workspace_id = workspace AND s.mode = 'trigger') THEN
-        RETURN 0;
-    END IF;
     -- An "unless" event inside an open occurrence's window cancels it; then what is due fires;
     -- then "when" events open occurrences (one per trigger and person), which this batch's own
     -- "unless" events may cancel at once.

@@ -91,15 +91,11 @@ public:
             auto it = keys_.find(key);
             if (it != keys_.end() && Clock::now() - it->second.second < std::chrono::minutes(1)) return it->second.first;
         }
-        std::optional<int> ws;
-        try {
-            pqxx::connection c(options_.db);
-            pqxx::nontransaction n(c);
-            pqxx::result r = n.exec_params("SELECT workspace_id FROM cdp_internal.write_key_lookup($1)", key);
-            if (!r.empty() && !r[0][0].is_null()) ws = r[0][0].as<int>();
-        } catch (const std::exception& e) {
-            throw;  // the caller answers 503
-        }
+        std::optional<int> ws;  // a database error propagates: the caller answers 503
+        pqxx::connection c(options_.db);
+        pqxx::nontransaction n(c);
+        pqxx::result r = n.exec_params("SELECT workspace_id FROM cdp_internal.write_key_lookup($1)", key);
+        if (!r.empty() && !r[0][0].is_null()) ws = r[0][0].as<int>();
         std::lock_guard<std::mutex> g(keys_mu_);
         if (ws) keys_[key] = {*ws, Clock::now()};
         return ws;

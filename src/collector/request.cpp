@@ -90,11 +90,9 @@ std::string text(const rapidjson::Value& v) {
     return std::string(buf.GetString(), buf.GetSize());
 }
 
-// Stamps context.ip where the item has none (the batch's own context counts as the item's).
-void stamp_ip(rapidjson::Value& item, std::string_view ip, const rapidjson::Value* batch_context,
-              rapidjson::Document::AllocatorType& a) {
+// Stamps context.ip where the item has none (a batch's context is already folded into its items).
+void stamp_ip(rapidjson::Value& item, std::string_view ip, rapidjson::Document::AllocatorType& a) {
     if (ip.empty() || !item.IsObject()) return;
-    if (batch_context != nullptr && batch_context->IsObject() && batch_context->HasMember("ip")) return;
     auto ctx = item.FindMember("context");
     if (ctx == item.MemberEnd()) {
         item.AddMember("context", rapidjson::Value(rapidjson::kObjectType), a);
@@ -130,7 +128,7 @@ Prepared prepare(std::string_view body, const Endpoint& endpoint, std::string_vi
     }
     if (!endpoint.batch) {
         if (!doc.HasMember("type")) doc.AddMember("type", rapidjson::Value(endpoint.type.c_str(), a), a);
-        stamp_ip(doc, ip, nullptr, a);
+        stamp_ip(doc, ip, a);
         out.items.push_back(text(doc));
         return out;
     }
@@ -166,7 +164,7 @@ Prepared prepare(std::string_view body, const Endpoint& endpoint, std::string_vi
             }
             if (batch_integrations != nullptr && !item.HasMember("integrations"))
                 item.AddMember("integrations", rapidjson::Value(*batch_integrations, a), a);
-            stamp_ip(item, ip, nullptr, a);
+            stamp_ip(item, ip, a);
         }
         out.items.push_back(text(item));  // an item that is not an object is rejected by ingest, and kept
     }

@@ -206,6 +206,16 @@ void segments_after_batch(int32 workspace, const std::vector<Event>& events,
         spi_run_cached(&plan, "SELECT cdp_internal.absorb_profiles($1, $2, $3, $4)", 4, types, args, nullptr, false);
     }
     record_consent_of(workspace, events);
+    if (events.empty()) return;
+    // Most workspaces have no trigger: then the batch's events are not even listed.
+    {
+        static SPIPlanPtr plan = nullptr;
+        Oid types[] = {INT4OID};
+        Datum args[] = {Int32GetDatum(workspace)};
+        spi_run_cached(&plan, "SELECT FROM cdp.segments s WHERE s.workspace_id = $1 AND s.mode = 'trigger' LIMIT 1", 1,
+                       types, args, nullptr, true);
+        if (SPI_processed == 0) return;
+    }
     // The batch's events that a trigger may care about: those of a profile, with a name.
     int n = 0;
     for (const Event& e : events)

@@ -81,14 +81,16 @@ Datum cdp_link_source_rows(PG_FUNCTION_ARGS) {
     if (!batch->events.empty()) {
         lock_identity(workspace);
         IdentityRules* rules = load_identity_rules(workspace, context);
-        std::vector<std::pair<int64, int64>> moved;
+        // Owned by the context: stitching and the records below can ereport.
+        auto& moved = *make_context_owned<std::vector<std::pair<int64, int64>>>(context)->object;
         stitch_events(batch->events, workspace, *rules, &moved);
         if (setting_update_profiles) {
             RecordSource from{std::string_view(VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source)), priority};
             auto* written = make_context_owned<std::vector<int64>>(context)->object;
             update_profile_records(batch->events, moved, workspace, to_unix(now), context, written, &from);
             // Rows are not events: no trigger sees them, but segments see what they changed.
-            segments_after_batch(workspace, {}, moved, now);
+            static const std::vector<Event> kNoEvents;
+            segments_after_batch(workspace, kNoEvents, moved, now);
             evaluate_segments(workspace, *written, now, psprintf("source %s", text_to_cstring(source)));
         }
     }
