@@ -7,13 +7,16 @@
 set -euo pipefail
 DB=$1
 q() { psql "$DB" -qtAX -v ON_ERROR_STOP=1 "$@"; }
-# Runs SQL in a fresh session (cdp's library loaded first); prints the seconds, then its output.
+# Runs the rebuild in a fresh session (cdp's library loaded first), timing it alone; prints the
+# digest of the records it made, then the seconds.
 timed() {
   q <<SQL
 SELECT cdp.normalise_identifier('email', 'warm@example.com') IS NOT NULL AS warm \gset
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-$1
-SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
+CREATE TEMP TABLE golden AS $1;
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3) AS seconds \gset
+SELECT count(*) || ' profiles, digest ' || left(md5(string_agg(r::text, ';' ORDER BY profile)), 12) FROM golden;
+SELECT :seconds;
 SQL
 }
 
@@ -30,12 +33,10 @@ CREATE TABLE bench_traits AS
   FROM generate_series(1, 1000000) i;
 VACUUM ANALYZE bench_traits;
 SQL
-ours=$(timed "CREATE TEMP TABLE golden AS SELECT profile, cdp.merge_traits(traits, ts) AS r FROM bench_traits GROUP BY profile;
-SELECT count(*) || ' profiles, digest ' || left(md5(string_agg(r::text, ';' ORDER BY profile)), 12) FROM golden;" )
-sql=$(timed "CREATE TEMP TABLE golden AS SELECT profile, jsonb_object_agg(key, value) AS r FROM (
+ours=$(timed "SELECT profile, cdp.merge_traits(traits, ts) AS r FROM bench_traits GROUP BY profile")
+sql=$(timed "SELECT profile, jsonb_object_agg(key, value) AS r FROM (
   SELECT DISTINCT ON (profile, key) profile, key, value FROM bench_traits, jsonb_each(traits)
-  ORDER BY profile, key, ts DESC) latest GROUP BY profile;
-SELECT count(*) || ' profiles, digest ' || left(md5(string_agg(r::text, ';' ORDER BY profile)), 12) FROM golden;")
+  ORDER BY profile, key, ts DESC) latest GROUP BY profile")
 ours_s=$(tail -1 <<<"$ours"); sql_s=$(tail -1 <<<"$sql")
 ours_a=$(tail -2 <<<"$ours" | head -1); sql_a=$(tail -2 <<<"$sql" | head -1)
 same=$([ "$ours_a" = "$sql_a" ] && echo "same records" || echo "records differ: SQL $sql_a")

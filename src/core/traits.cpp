@@ -2,6 +2,7 @@
 
 #include "cdp/core/bytes.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <tuple>
@@ -68,11 +69,41 @@ bool TraitMerger::better(Survivorship rule, const Candidate& a, const Candidate&
     return better(rule, a.ts, a.priority, v, b);
 }
 
-bool TraitMerger::may_matter(std::string_view key, Survivorship rule, Micros ts, int priority) const {
-    auto it = traits_.find(key);
-    if (it == traits_.end() || !it->second.has) return true;
-    const Candidate& b = it->second.best;
-    switch (it->second.rule) {
+namespace {
+// jsonb's order of object keys: shorter first, then bytewise.
+bool key_before(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return a.size() < b.size();
+    return a.compare(b) < 0;
+}
+}  // namespace
+
+size_t TraitMerger::find(std::string_view key, size_t near) const {
+    if (near < traits_.size() && traits_[near].key == key) return near;
+    auto it = std::lower_bound(traits_.begin(), traits_.end(), key,
+                               [](const Trait& t, std::string_view k) { return key_before(t.key, k); });
+    return it != traits_.end() && it->key == key ? static_cast<size_t>(it - traits_.begin()) : npos;
+}
+
+size_t TraitMerger::place(std::string_view key, Survivorship rule, size_t near) {
+    size_t at = find(key, near);
+    if (at != npos) return at;
+    auto it = std::lower_bound(traits_.begin(), traits_.end(), key,
+                               [](const Trait& t, std::string_view k) { return key_before(t.key, k); });
+    if (traits_.capacity() == traits_.size()) {  // room for a record's usual traits at once
+        size_t offset = static_cast<size_t>(it - traits_.begin());
+        traits_.reserve(std::max<size_t>(8, traits_.size() * 2));
+        it = traits_.begin() + static_cast<std::ptrdiff_t>(offset);
+    }
+    it = traits_.insert(it, Trait{});
+    it->key.assign(key.data(), key.size());
+    it->rule = rule;
+    return static_cast<size_t>(it - traits_.begin());
+}
+
+bool TraitMerger::may_matter(size_t at, Micros ts, int priority) const {
+    if (at == npos || !traits_[at].has) return true;
+    const Candidate& b = traits_[at].best;
+    switch (traits_[at].rule) {
         case Survivorship::Latest:
             return ts > b.ts || (ts == b.ts && priority <= b.priority);
         case Survivorship::Earliest:
@@ -80,7 +111,6 @@ bool TraitMerger::may_matter(std::string_view key, Survivorship rule, Micros ts,
         case Survivorship::SourcePriority:
             return priority < b.priority || (priority == b.priority && ts >= b.ts);
         default:  // the value decides (max, min), or every value counts (most_frequent, union)
-            (void)rule;
             return true;
     }
 }
@@ -129,24 +159,22 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
     }
 }
 
-void TraitMerger::add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority,
-                      Provenance from) {
-    auto it = traits_.find(key);
-    if (it == traits_.end()) {
-        it = traits_.emplace(std::string(key), Trait{}).first;
-        it->second.rule = rule;
-    }
-    offer(it->second, value, ts, priority, from);
+size_t TraitMerger::add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority,
+                        Provenance from, size_t near) {
+    size_t at = place(key, rule, near);
+    offer(traits_[at], value, ts, priority, from);
+    return at;
 }
 
 void TraitMerger::merge(TraitMerger&& other) {
-    for (auto& [key, theirs] : other.traits_) {
-        auto it = traits_.find(key);
-        if (it == traits_.end()) {
-            traits_.emplace(key, std::move(theirs));
+    for (Trait& theirs : other.traits_) {
+        size_t at = find(theirs.key);
+        if (at == npos) {
+            Trait& made = traits_[place(theirs.key, theirs.rule, 0)];
+            made = std::move(theirs);
             continue;
         }
-        Trait& mine = it->second;
+        Trait& mine = traits_[at];
         Survivorship best_rule =
             mine.rule == Survivorship::Union || mine.rule == Survivorship::MostFrequent ? Survivorship::Latest : mine.rule;
         if (theirs.has && (!mine.has || better(best_rule, theirs.best, mine.best))) {
@@ -159,17 +187,21 @@ void TraitMerger::merge(TraitMerger&& other) {
     other.traits_.clear();
 }
 
-std::vector<std::pair<std::string, std::string>> TraitMerger::result() const {
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& [key, t] : traits_) {
+void TraitMerger::survivors(std::vector<SurvivorView>* out, std::vector<std::string>* made) const {
+    out->clear();
+    made->clear();
+    made->reserve(traits_.size());  // never moved: the views of short strings would break
+    for (const Trait& t : traits_) {
+        const std::string& key = t.key;
         if (t.rule == Survivorship::Union) {
             if (t.members.empty()) continue;
-            std::string array = "[";
+            std::string& array = made->emplace_back("[");
             for (const std::string& m : t.members) {
                 if (array.size() > 1) array += ',';
                 array += m;
             }
-            out.emplace_back(key, array + "]");
+            array += ']';
+            out->emplace_back(key, array);
             continue;
         }
         if (t.rule == Survivorship::MostFrequent) {
@@ -180,20 +212,29 @@ std::vector<std::pair<std::string, std::string>> TraitMerger::result() const {
             for (const auto& [json, n] : t.counts)
                 if (n > most) most = n, top = &json;
             if (top != nullptr) {
-                out.emplace_back(key, *top);
+                out->emplace_back(key, *top);
                 continue;
             }
         }
-        if (t.has) out.emplace_back(key, t.best.value.json);
+        if (t.has) out->emplace_back(key, t.best.value.json);
     }
+}
+
+std::vector<std::pair<std::string, std::string>> TraitMerger::result() const {
+    std::vector<SurvivorView> views;
+    std::vector<std::string> made;
+    survivors(&views, &made);
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(views.size());
+    for (const auto& [key, json] : views) out.emplace_back(key, json);
     return out;
 }
 
 std::vector<TraitSource> TraitMerger::sources() const {
     std::vector<TraitSource> out;
-    for (const auto& [key, t] : traits_) {
+    for (const Trait& t : traits_) {
         if (!t.has || (t.rule == Survivorship::Union && t.members.empty())) continue;
-        out.push_back({key, t.best.ts, t.best.source, t.best.event_id});
+        out.push_back({t.key, t.best.ts, t.best.source, t.best.event_id});
     }
     return out;
 }
@@ -208,8 +249,8 @@ std::string TraitMerger::write() const {
     ByteWriter o;
     o.put<std::uint8_t>(kFormat);
     o.put<std::uint32_t>(static_cast<std::uint32_t>(traits_.size()));
-    for (const auto& [key, t] : traits_) {
-        o.text(key);
+    for (const Trait& t : traits_) {
+        o.text(t.key);
         o.put<std::uint8_t>(static_cast<std::uint8_t>(t.rule));
         o.put<std::uint8_t>(t.has ? 1 : 0);
         o.put<std::uint8_t>(t.best.value.kind);
@@ -237,7 +278,8 @@ TraitMerger TraitMerger::read(std::string_view bytes) {
     auto traits = in.get<std::uint32_t>();
     for (std::uint32_t i = 0; i < traits; ++i) {
         std::string key = in.text();
-        Trait t;
+        if (m.find(key) != npos) throw std::runtime_error("a trait of the merge state comes twice");
+        Trait& t = m.traits_[m.place(key, Survivorship::Latest, i)];
         auto rule = in.get<std::uint8_t>();
         if (rule >= kRules) throw std::runtime_error("a rule of the merge state is out of range");
         t.rule = static_cast<Survivorship>(rule);
@@ -258,7 +300,6 @@ TraitMerger TraitMerger::read(std::string_view bytes) {
         }
         auto members = in.get<std::uint32_t>();
         for (std::uint32_t c = 0; c < members; ++c) t.members.insert(in.text());
-        m.traits_.emplace(std::move(key), std::move(t));
     }
     in.finish();
     return m;

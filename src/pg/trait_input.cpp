@@ -66,8 +66,23 @@ void append_json(StringInfo buf, JsonbValue* v, TraitValue::Kind* kind, double* 
         }
         case jbvString: {
             *kind = TraitValue::String;
-            char* raw = pnstrdup(v->val.string.val, v->val.string.len);
-            escape_json(buf, raw);
+            const char* s = v->val.string.val;
+            int len = v->val.string.len;
+            bool plain = true;  // nothing that escape_json would escape
+            for (int i = 0; i < len && plain; ++i) {
+                auto c = static_cast<unsigned char>(s[i]);
+                plain = c >= 0x20 && c != '"' && c != '\\';
+            }
+            if (plain) {
+                enlargeStringInfo(buf, len + 2);
+                buf->data[buf->len++] = '"';
+                memcpy(buf->data + buf->len, s, len);
+                buf->len += len;
+                buf->data[buf->len++] = '"';
+                buf->data[buf->len] = '\0';
+            } else {
+                escape_json(buf, pnstrdup(s, len));
+            }
             break;
         }
         case jbvBinary:
@@ -80,28 +95,70 @@ void append_json(StringInfo buf, JsonbValue* v, TraitValue::Kind* kind, double* 
     }
 }
 
+// The children of a jsonb container as JsonbValues, read straight from its JEntries (what
+// jsonb_util.c's fillJsonbValue does for its iterators, without an iterator to allocate).
+class Children {
+public:
+    explicit Children(JsonbContainer* jc)
+        : jc_(jc),
+          base_(reinterpret_cast<char*>(&jc->children[JsonContainerSize(jc) * (JsonContainerIsObject(jc) ? 2 : 1)])) {}
+
+    // The next child (they come in order: an object's keys, then its values).
+    void next(JsonbValue* v) {
+        JEntry e = jc_->children[index_++];
+        uint32 end = JBE_HAS_OFF(e) ? JBE_OFFLENFLD(e) : offset_ + JBE_OFFLENFLD(e);
+        if (JBE_ISSTRING(e)) {
+            v->type = jbvString;
+            v->val.string.val = base_ + offset_;
+            v->val.string.len = static_cast<int>(end - offset_);
+        } else if (JBE_ISNUMERIC(e)) {
+            v->type = jbvNumeric;
+            v->val.numeric = reinterpret_cast<Numeric>(base_ + INTALIGN(offset_));
+        } else if (JBE_ISBOOL_TRUE(e) || JBE_ISBOOL_FALSE(e)) {
+            v->type = jbvBool;
+            v->val.boolean = JBE_ISBOOL_TRUE(e);
+        } else if (JBE_ISNULL(e)) {
+            v->type = jbvNull;
+        } else {
+            v->type = jbvBinary;
+            v->val.binary.data = reinterpret_cast<JsonbContainer*>(base_ + INTALIGN(offset_));
+            v->val.binary.len = static_cast<int>(end - INTALIGN(offset_));
+        }
+        offset_ = end;
+    }
+
+private:
+    JsonbContainer* jc_;
+    char* base_;
+    int index_ = 0;
+    uint32 offset_ = 0;
+};
+
 // The top-level traits of a row that may change the record, their texts in `buf` (palloc'd).
 RowTrait* row_traits(Jsonb* traits, TraitMerger* state, const TraitRules* rules, Micros ts, int priority, StringInfo buf,
                      int* count) {
-    int capacity = static_cast<int>(JB_ROOT_COUNT(traits));
-    auto* out = static_cast<RowTrait*>(palloc(sizeof(RowTrait) * std::max(capacity, 1)));
+    int pairs = static_cast<int>(JB_ROOT_COUNT(traits));
+    auto* out = static_cast<RowTrait*>(palloc(sizeof(RowTrait) * std::max(pairs, 1)));
+    // The keys first, then the values, as they are stored.
+    auto* keys = static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * std::max(pairs, 1)));
+    Children children(&traits->root);
+    for (int i = 0; i < pairs; ++i) children.next(&keys[i]);
     int n = 0;
-    JsonbIterator* it = JsonbIteratorInit(&traits->root);
-    JsonbValue v;
-    JsonbIteratorToken token;
-    std::string_view key;
-    while ((token = JsonbIteratorNext(&it, &v, true)) != WJB_DONE) {
-        if (token == WJB_KEY) {
-            key = std::string_view(v.val.string.val, static_cast<size_t>(v.val.string.len));
-            continue;
-        }
-        if (token != WJB_VALUE) continue;
+    size_t near = 0;
+    for (int i = 0; i < pairs; ++i) {
+        JsonbValue v;
+        children.next(&v);
+        std::string_view key(keys[i].val.string.val, static_cast<size_t>(keys[i].val.string.len));
         Survivorship rule = Survivorship::Latest;
         bool matters = true;
         guarded([&] {
-            auto r = rules->by_trait.find(key);
-            if (r != rules->by_trait.end()) rule = r->second;
-            matters = state->may_matter(key, rule, ts, priority);
+            if (!rules->by_trait.empty()) {
+                auto r = rules->by_trait.find(key);
+                if (r != rules->by_trait.end()) rule = r->second;
+            }
+            size_t at = state->find(key, near);
+            if (at != TraitMerger::npos) near = at + 1;
+            matters = state->may_matter(at, ts, priority);
         });
         if (!matters) continue;  // an older value of a latest trait, say: not even written out
         RowTrait& t = out[n++];
@@ -115,11 +172,10 @@ RowTrait* row_traits(Jsonb* traits, TraitMerger* state, const TraitRules* rules,
         if (t.kind == TraitValue::Array && rule == Survivorship::Union) {
             int size = static_cast<int>(JsonContainerSize(v.val.binary.data));
             t.element_offset = static_cast<int*>(palloc(sizeof(int) * (size + 1)));
-            JsonbIterator* elems = JsonbIteratorInit(v.val.binary.data);
-            JsonbValue e;
-            JsonbIteratorToken et;
-            while ((et = JsonbIteratorNext(&elems, &e, true)) != WJB_DONE) {
-                if (et != WJB_ELEM || t.elements >= size) continue;
+            Children elements(v.val.binary.data);
+            for (int i = 0; i < size; ++i) {
+                JsonbValue e;
+                elements.next(&e);
                 TraitValue::Kind kind;
                 double number;
                 t.element_offset[t.elements++] = buf->len;
@@ -160,6 +216,7 @@ void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules
     for (int i = 0; i < n; ++i) most_elements = std::max(most_elements, row[i].elements);
     auto* elements = static_cast<std::string_view*>(palloc(sizeof(std::string_view) * (most_elements + 1)));
     guarded([&] {
+        size_t near = 0;
         for (int i = 0; i < n; ++i) {
             const RowTrait& r = row[i];
             TraitValueView value{r.kind, std::string_view(buf.data + r.offset, static_cast<size_t>(r.length)), r.number,
@@ -167,7 +224,7 @@ void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules
             for (int e = 0; e < r.elements; ++e)
                 elements[e] = std::string_view(buf.data + r.element_offset[e],
                                                static_cast<size_t>(r.element_offset[e + 1] - r.element_offset[e]));
-            state->add(r.key, value, r.rule, ts, priority, from);
+            near = state->add(r.key, value, r.rule, ts, priority, from, near) + 1;
         }
     });
 }

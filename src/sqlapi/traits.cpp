@@ -1,6 +1,7 @@
 // cdp.merge_traits(traits jsonb, ts timestamptz [, source_priority int [, workspace_id int]]):
 // the golden record of a group's trait objects, each top-level trait surviving by its rule in
 // cdp.trait_rules (latest by default). Parallel-safe: states combine and serialise.
+#include <cstring>
 #include <map>
 #include <string>
 #include <utility>
@@ -98,27 +99,79 @@ void read_bytea(bytea* data, TraitMerger* state) {
     read_trait_state(std::string_view(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)), state, "cdp.merge_traits");
 }
 
-// The golden record of a state, as jsonb.
-Datum record_of(const TraitMerger* state) {
-    // The survivors are owned by the call's memory context while the object is written around
-    // them (escape_json and jsonb_in may fail with them alive).
-    using Survivors = std::vector<std::pair<std::string, std::string>>;
-    ContextOwned<Survivors>* survivors = make_context_owned<Survivors>(CurrentMemoryContext);
-    guarded([&] { *survivors->object = state->result(); });
-    StringInfoData buf;
-    initStringInfo(&buf);
-    appendStringInfoChar(&buf, '{');
-    bool first = true;
-    for (const auto& [key, json] : *survivors->object) {
-        if (!first) appendStringInfoChar(&buf, ',');
-        first = false;
-        escape_json(&buf, key.c_str());
-        appendStringInfoChar(&buf, ':');
-        appendBinaryStringInfo(&buf, json.data(), static_cast<int>(json.size()));
+// A survivor's JSON text (jsonb's own output of the value) as a JsonbValue to push. Strings
+// without escapes and the literals are taken as they stand; numbers go through numeric_in, so
+// 1.50 stays 1.50; escaped strings, arrays and objects through jsonb_in.
+void value_of(std::string_view json, JsonbValue* v) {
+    switch (json.front()) {
+        case 'n':
+            v->type = jbvNull;
+            return;
+        case 't':
+        case 'f':
+            v->type = jbvBool;
+            v->val.boolean = json.front() == 't';
+            return;
+        case '"':
+            if (memchr(json.data(), '\\', json.size()) == nullptr) {
+                v->type = jbvString;
+                v->val.string.val = const_cast<char*>(json.data() + 1);
+                v->val.string.len = static_cast<int>(json.size() - 2);
+                return;
+            }
+            break;
+        case '[':
+        case '{':
+            break;
+        default:
+            v->type = jbvNumeric;
+            v->val.numeric = DatumGetNumeric(DirectFunctionCall3(
+                numeric_in, CStringGetDatum(pnstrdup(json.data(), json.size())), ObjectIdGetDatum(InvalidOid),
+                Int32GetDatum(-1)));
+            return;
     }
-    appendStringInfoChar(&buf, '}');
-    survivors->release();
-    return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+    Jsonb* parsed = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(json.data(), json.size()))));
+    if (JB_ROOT_IS_SCALAR(parsed)) {
+        (void)JsonbExtractScalar(&parsed->root, v);
+        return;
+    }
+    v->type = jbvBinary;
+    v->val.binary.data = &parsed->root;
+    v->val.binary.len = static_cast<int>(VARSIZE(parsed) - VARHDRSZ);
+}
+
+// The survivors of a state as views, and the texts made for them: kept with the function's
+// info for the whole query, so that a record per group does not allocate them again, and owned
+// by its memory context (numeric_in and jsonb_in may fail while they are in use).
+struct Survivors {
+    std::vector<TraitMerger::SurvivorView> views;
+    std::vector<std::string> made;
+};
+
+Survivors* survivors_for(FunctionCallInfo fcinfo) {
+    if (fcinfo->flinfo->fn_extra == nullptr)
+        fcinfo->flinfo->fn_extra = make_context_owned<Survivors>(fcinfo->flinfo->fn_mcxt)->object;
+    return static_cast<Survivors*>(fcinfo->flinfo->fn_extra);
+}
+
+// The golden record of a state, as jsonb, pushed value by value (no text of the whole object
+// to parse again).
+Datum record_of(FunctionCallInfo fcinfo, const TraitMerger* state) {
+    Survivors* survivors = survivors_for(fcinfo);
+    guarded([&] { state->survivors(&survivors->views, &survivors->made); });
+    JsonbParseState* parse = nullptr;
+    JsonbValue* result = pushJsonbValue(&parse, WJB_BEGIN_OBJECT, nullptr);
+    for (const auto& [key, json] : survivors->views) {
+        JsonbValue k, v;
+        k.type = jbvString;
+        k.val.string.val = const_cast<char*>(key.data());
+        k.val.string.len = static_cast<int>(key.size());
+        (void)pushJsonbValue(&parse, WJB_KEY, &k);
+        value_of(json, &v);
+        (void)pushJsonbValue(&parse, WJB_VALUE, &v);
+    }
+    result = pushJsonbValue(&parse, WJB_END_OBJECT, nullptr);
+    return JsonbPGetDatum(JsonbValueToJsonb(result));
 }
 
 }  // namespace
@@ -132,14 +185,14 @@ Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
 
 Datum cdp_merge_traits_final(PG_FUNCTION_ARGS) {
     if (PG_ARGISNULL(0)) PG_RETURN_NULL();
-    PG_RETURN_DATUM(record_of(reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0))));
+    PG_RETURN_DATUM(record_of(fcinfo, reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0))));
 }
 
 // cdp_internal.traits_of(state bytea): the golden record a stored state stands for.
 Datum cdp_traits_of(PG_FUNCTION_ARGS) {
     TraitMerger* state = new_state(CurrentMemoryContext);
     read_bytea(PG_GETARG_BYTEA_PP(0), state);
-    PG_RETURN_DATUM(record_of(state));
+    PG_RETURN_DATUM(record_of(fcinfo, state));
 }
 
 // cdp_internal.trait_sources_of(state bytea): where each trait of the record came from, as

@@ -94,6 +94,14 @@ RESET ALL;
 SET timezone = 'UTC';
 DROP TABLE trait_rows CASCADE;
 
+-- A record is written value by value: every kind of value comes out as it went in (escaped
+-- and non-ASCII strings, numbers keeping their scale, nested arrays and objects, null, booleans).
+SELECT r = t AS same, r
+FROM (SELECT t, cdp.merge_traits(t, now()) AS r
+      FROM (VALUES ('{"quote": "say \"hi\"", "tab": "a\tb", "slash": "c:\\d", "name": "Zoë 東京",
+                      "price": 1.50, "big": 12345678901234567890, "neg": -0.0001, "none": null,
+                      "yes": true, "no": false, "tags": ["a", {"b": [1, 2.0]}], "address": {"city": "Tel Aviv"}}'::jsonb)) v(t) GROUP BY t) x;
+
 -- Bad input: clear errors, the session stays usable.
 SELECT cdp.merge_traits('["not", "an", "object"]'::jsonb, now());
 \echo :LAST_ERROR_SQLSTATE

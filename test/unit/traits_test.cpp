@@ -60,9 +60,9 @@ TEST(Traits, LatestByEventTimeNotArrival) {
     add(m, "plan", str("pro"), Survivorship::Latest, 10 * kDay, TraitMerger::kNoPriority);
     add(m, "plan", str("free"), Survivorship::Latest, 5 * kDay, TraitMerger::kNoPriority);  // late, older
     EXPECT_EQ(survivor(m, "plan"), "\"pro\"");
-    EXPECT_FALSE(m.may_matter("plan", Survivorship::Latest, 5 * kDay, 1));  // older: no need to read it
-    EXPECT_TRUE(m.may_matter("plan", Survivorship::Latest, 10 * kDay, 1));  // same instant, better source
-    EXPECT_TRUE(m.may_matter("city", Survivorship::Latest, 1, 1));          // a trait not seen yet
+    EXPECT_FALSE(m.may_matter("plan", 5 * kDay, 1));  // older: no need to read it
+    EXPECT_TRUE(m.may_matter("plan", 10 * kDay, 1));  // same instant, better source
+    EXPECT_TRUE(m.may_matter("city", 1, 1));          // a trait not seen yet
     // Same instant: the higher source priority, then the greater value.
     add(m, "plan", str("enterprise"), Survivorship::Latest, 10 * kDay, 2);
     EXPECT_EQ(survivor(m, "plan"), "\"enterprise\"");
@@ -161,7 +161,7 @@ TEST(Traits, AnySplitGivesTheSameRecord) {
         // Leaving out what may_matter says cannot matter changes nothing.
         TraitMerger skipping;
         for (const Row& r : rows)
-            if (skipping.may_matter(r.key, r.rule, r.ts, r.priority)) add(skipping, r.key, r.value, r.rule, r.ts, r.priority);
+            if (skipping.may_matter(r.key, r.ts, r.priority)) add(skipping, r.key, r.value, r.rule, r.ts, r.priority);
         ASSERT_EQ(skipping.result(), whole.result()) << "round " << round;
         std::shuffle(rows.begin(), rows.end(), rng);
         size_t cut = rng() % (rows.size() + 1);

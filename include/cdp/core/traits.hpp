@@ -69,17 +69,30 @@ public:
     // No source priority: ranks after every given one.
     static constexpr int kNoPriority = INT_MAX;
 
-    // One row's value of a trait at event time `ts` from a source of `priority` (1 is first).
-    void add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority,
-             Provenance from = {});
-    // False when a value of that trait at (ts, priority) cannot change the record whatever it
-    // is (an older value under latest, say): the caller may skip making it.
-    bool may_matter(std::string_view key, Survivorship rule, Micros ts, int priority) const;
+    // Where a trait is in this state (its place, for the calls below), or npos when it has none
+    // yet. `near`: where the caller expects it, such as the place after the previous key of a
+    // jsonb object (both go in jsonb's key order), checked first.
+    static constexpr size_t npos = SIZE_MAX;
+    size_t find(std::string_view key, size_t near = 0) const;
+
+    // One row's value of a trait at event time `ts` from a source of `priority` (1 is first);
+    // `near` as for find. The rule counts when the trait is new to the state. Returns its place.
+    size_t add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority,
+             Provenance from = {}, size_t near = 0);
+    // False when a value of the trait at `place` (npos: not seen yet) at (ts, priority) cannot
+    // change the record whatever it is (an older value under latest, say): the caller may skip
+    // making it.
+    bool may_matter(size_t place, Micros ts, int priority) const;
+    bool may_matter(std::string_view key, Micros ts, int priority) const { return may_matter(find(key), ts, priority); }
     // Folds another group's state in (parallel workers' partial states).
     void merge(TraitMerger&& other);
 
     // The golden record: (key, JSON text of the surviving value), by key.
     std::vector<std::pair<std::string, std::string>> result() const;
+    // The same as views: of this state's own strings, and of `made` for the texts that had to be
+    // put together (union's arrays). Valid while both live and this state is unchanged.
+    using SurvivorView = std::pair<std::string_view, std::string_view>;
+    void survivors(std::vector<SurvivorView>* out, std::vector<std::string>* made) const;
     // Where each trait of the record came from, by key.
     std::vector<TraitSource> sources() const;
 
@@ -97,6 +110,7 @@ private:
         std::string source, event_id;
     };
     struct Trait {
+        std::string key;
         Survivorship rule = Survivorship::Latest;
         bool has = false;
         Candidate best;                         // latest, earliest, source priority, max, min; the
@@ -104,8 +118,12 @@ private:
         std::map<std::string, std::int64_t, std::less<>> counts;  // most_frequent: JSON text -> occurrences
         std::set<std::string, std::less<>> members;               // union: the JSON texts seen
     };
-    std::map<std::string, Trait, std::less<>> traits_;
+    // By key in jsonb's order (shorter first, then bytewise), so that the keys of a jsonb object
+    // come in the order they are kept: a state of a few traits is searched by one comparison.
+    std::vector<Trait> traits_;
 
+    // The trait's place, made (with the rule) when it has none.
+    size_t place(std::string_view key, Survivorship rule, size_t near);
     // Whether (ts, priority, value) beats the current best under the rule.
     static bool better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b);
     static bool better(Survivorship rule, const Candidate& a, const Candidate& b);
