@@ -63,10 +63,11 @@ int main(int argc, char** argv) {
             httplib::Client client(host, port);
             client.set_basic_auth(key, "");
             client.set_keep_alive(true);
+            client.set_tcp_nodelay(true);  // as SDKs' HTTP stacks do: a request's parts leave at once
             client.set_read_timeout(60, 0);
             std::vector<double> mine;
             for (size_t i; (i = next++) < bodies.size();) {
-                while (true) {
+                for (int attempts = 0;;) {
                     auto t0 = std::chrono::steady_clock::now();
                     auto res = client.Post("/v1/batch", bodies[i], "application/json");
                     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -79,7 +80,13 @@ int main(int argc, char** argv) {
                         std::this_thread::sleep_for(std::chrono::milliseconds(50));
                         continue;
                     }
+                    if (!res && attempts++ < 3) {  // a dropped connection: sent again, as SDKs do
+                        ++retries;
+                        continue;
+                    }
                     ++failures;
+                    std::fprintf(stderr, "request failed: %s\n",
+                                 res ? ("status " + std::to_string(res->status)).c_str() : httplib::to_string(res.error()).c_str());
                     break;
                 }
             }

@@ -225,6 +225,11 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
     server.set_payload_max_length(o.max_batch_bytes * 4 + 1024);  // gzip inflates; checked again below
+    // Answers go out at once: with Nagle's algorithm a reply written in two parts waits for the
+    // client's delayed ACK (40 ms on Linux) before its second part leaves.
+    server.set_tcp_nodelay(true);
+    // SDKs keep a connection for many batches; httplib's default closes it after 5 requests.
+    server.set_keep_alive_max_count(1000);
     // A request holds its thread until its events are committed: enough threads that many
     // requests wait together, and share one database call.
     server.new_task_queue = [] { return new httplib::ThreadPool(128); };
