@@ -225,35 +225,39 @@ CREATE TRIGGER segment_changes_announce AFTER INSERT ON cdp.segment_changes
     FOR EACH ROW EXECUTE FUNCTION cdp_internal.announce_change();
 
 -- Profiles merged into others: they leave their segments, and their open trigger occurrences
--- go to their survivors (one open occurrence per trigger and person: the earliest).
-CREATE FUNCTION cdp_internal.absorb_profiles(workspace integer, absorbed bigint[], survivors bigint[], at timestamptz)
+-- go to their survivors (one open occurrence per trigger and person: the earliest). PL/pgSQL,
+-- so that its statements are planned once per session: ingest calls it for every batch that
+-- merges, and a SQL function's statements are planned again on every call.
+CREATE FUNCTION cdp_internal.absorb_profiles(ws integer, absorbed bigint[], survivors bigint[], merged_at timestamptz)
 RETURNS void
-LANGUAGE sql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
-WITH gone AS (
-    DELETE FROM cdp.segment_members m WHERE m.workspace_id = workspace AND m.profile_id = ANY (absorbed)
-    RETURNING m.segment_id, m.profile_id)
-INSERT INTO cdp.segment_changes (workspace_id, segment_id, segment, profile_id, change, at, cause)
-SELECT workspace, g.segment_id, s.name, g.profile_id, 'exited', at, 'merged'
-FROM gone g JOIN cdp.segments s USING (segment_id) ORDER BY g.profile_id, g.segment_id;
-UPDATE cdp_internal.trigger_state t SET profile_id = m.survivor
-FROM unnest(absorbed, survivors) AS m(absorbed, survivor)
-WHERE t.profile_id = m.absorbed
-  AND t.segment_id IN (SELECT s.segment_id FROM cdp.segments s WHERE s.workspace_id = workspace AND s.mode = 'trigger');
--- Consent merges by latest: the absorbed profile's decisions join the survivor's where newer.
-INSERT INTO cdp.consent AS c (workspace_id, profile_id, purpose, granted, source, at)
-SELECT DISTINCT ON (m.survivor, g.purpose) workspace, m.survivor, g.purpose, g.granted, g.source, g.at
-FROM cdp.consent g JOIN unnest(absorbed, survivors) AS m(absorbed, survivor) ON g.profile_id = m.absorbed
-WHERE g.workspace_id = workspace
-ORDER BY m.survivor, g.purpose, g.at DESC
-ON CONFLICT (workspace_id, profile_id, purpose) DO UPDATE
-SET granted = excluded.granted, source = excluded.source, at = excluded.at WHERE c.at < excluded.at;
-DELETE FROM cdp.consent c WHERE c.workspace_id = workspace AND c.profile_id = ANY (absorbed);
-DELETE FROM cdp_internal.trigger_state t
-WHERE t.deadline IS NOT NULL AND t.profile_id = ANY (survivors)
-  AND EXISTS (SELECT FROM cdp_internal.trigger_state o
-              WHERE o.segment_id = t.segment_id AND o.profile_id = t.profile_id AND o.deadline IS NOT NULL
-                AND (o.event_at, o.event_id) < (t.event_at, t.event_id));
+BEGIN
+    WITH gone AS (
+        DELETE FROM cdp.segment_members m WHERE m.workspace_id = ws AND m.profile_id = ANY (absorbed)
+        RETURNING m.segment_id, m.profile_id)
+    INSERT INTO cdp.segment_changes (workspace_id, segment_id, segment, profile_id, change, at, cause)
+    SELECT ws, g.segment_id, s.name, g.profile_id, 'exited', merged_at, 'merged'
+    FROM gone g JOIN cdp.segments s USING (segment_id) ORDER BY g.profile_id, g.segment_id;
+    UPDATE cdp_internal.trigger_state t SET profile_id = m.kept
+    FROM unnest(absorbed, survivors) AS m(gone, kept)
+    WHERE t.profile_id = m.gone
+      AND t.segment_id IN (SELECT s.segment_id FROM cdp.segments s WHERE s.workspace_id = ws AND s.mode = 'trigger');
+    -- Consent merges by latest: the absorbed profile's decisions join the survivor's where newer.
+    INSERT INTO cdp.consent AS c (workspace_id, profile_id, purpose, granted, source, at)
+    SELECT DISTINCT ON (m.kept, g.purpose) ws, m.kept, g.purpose, g.granted, g.source, g.at
+    FROM cdp.consent g JOIN unnest(absorbed, survivors) AS m(gone, kept) ON g.profile_id = m.gone
+    WHERE g.workspace_id = ws
+    ORDER BY m.kept, g.purpose, g.at DESC
+    ON CONFLICT (workspace_id, profile_id, purpose) DO UPDATE
+    SET granted = excluded.granted, source = excluded.source, at = excluded.at WHERE c.at < excluded.at;
+    DELETE FROM cdp.consent c WHERE c.workspace_id = ws AND c.profile_id = ANY (absorbed);
+    DELETE FROM cdp_internal.trigger_state t
+    WHERE t.deadline IS NOT NULL AND t.profile_id = ANY (survivors)
+      AND EXISTS (SELECT FROM cdp_internal.trigger_state o
+                  WHERE o.segment_id = t.segment_id AND o.profile_id = t.profile_id AND o.deadline IS NOT NULL
+                    AND (o.event_at, o.event_id) < (t.event_at, t.event_id));
+END;
 $$;
 
 -- Fires the unless-triggers whose deadline has passed by `at`; returns how many fired.

@@ -93,20 +93,20 @@ SELECT e.workspace_id, e.event_id, e.type, e.event, e.name,
        e.locale, e.properties, cdp_internal.pseudonymise_traits(e.workspace_id, e.traits) AS traits,
        (e.context - 'ip' - 'traits' - 'externalIds') #- '{device,id}' AS context
 FROM cdp.events e
-WHERE e.workspace_id = ANY (cdp_internal.visible_workspaces());
+WHERE e.workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[]);
 COMMENT ON VIEW cdp_analyst.events IS 'Events of the workspaces the current role reaches, identifiers pseudonymised';
 
 CREATE VIEW cdp_analyst.profiles AS
 SELECT r.workspace_id, r.profile_id, cdp_internal.pseudonymise_traits(r.workspace_id, r.traits) AS traits, r.computed,
        r.first_seen, r.last_seen
 FROM cdp.profile_records r
-WHERE r.workspace_id = ANY (cdp_internal.visible_workspaces());
+WHERE r.workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[]);
 COMMENT ON VIEW cdp_analyst.profiles IS 'Profiles of the workspaces the current role reaches, traits pseudonymised';
 
 CREATE VIEW cdp_analyst.segment_members AS
 SELECT m.workspace_id, s.name AS segment, m.profile_id, m.entered_at
 FROM cdp.segment_members m JOIN cdp.segments s USING (segment_id)
-WHERE m.workspace_id = ANY (cdp_internal.visible_workspaces());
+WHERE m.workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[]);
 COMMENT ON VIEW cdp_analyst.segment_members IS 'Who is in each segment, in the workspaces the current role reaches';
 
 GRANT USAGE ON SCHEMA cdp_analyst TO cdp_analyst;
@@ -133,7 +133,7 @@ BEGIN
                AND c.relname NOT IN ('workspaces', 'workspace_grants')
     LOOP
         EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('CREATE POLICY tenant ON %s USING (workspace_id = ANY (cdp_internal.visible_workspaces()))', t);
+        EXECUTE format('CREATE POLICY tenant ON %s USING (workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[]))', t);
     END LOOP;
 END;
 $$;

@@ -65,9 +65,18 @@ SELECT cdp.create_segment('everyone', 'true', workspace_id => :wb) AS b_members;
 SELECT cdp_internal.segment_view(:wb, 'everyone') AS b_view \gset
 GRANT USAGE ON SCHEMA cdp_audiences TO access_test_bi_a;
 GRANT SELECT ON cdp.segment_members, cdp.profile_records, :b_view TO access_test_bi_a;
+-- The lines of a query's plan, as the role running it gets it.
+CREATE FUNCTION plan_lines(query text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || query;
+END $$;
 SET ROLE access_test_bi_a;
 SELECT count(*) AS b_members_seen FROM :b_view;
 SELECT count(*) AS rows_seen, bool_and(workspace_id = :wa) AS all_own FROM cdp.events;
+-- The policy works out the role's workspaces once per query (an InitPlan), not once per row:
+-- checked per row, a count over 200k events took 34 s instead of 0.09 s.
+SELECT bool_or(line ~ 'InitPlan') AS once_per_query, NOT bool_or(line ~ 'SubPlan') AS nothing_per_row
+FROM plan_lines('SELECT count(*) FROM cdp.events') AS line;
 SELECT count(*) AS b_rows FROM cdp.events WHERE workspace_id = :wb;
 SELECT count(*) AS b_profiles FROM cdp.profiles WHERE workspace_id = :wb;
 RESET ROLE;
@@ -75,6 +84,7 @@ REVOKE ALL ON cdp.events, cdp.profiles, cdp.segment_members, cdp.profile_records
 REVOKE USAGE ON SCHEMA cdp, cdp_audiences FROM access_test_bi_a;
 SELECT cdp.drop_segment('everyone', :wb) AS exits;
 DROP ROLE access_test_bi_a;
+DROP FUNCTION plan_lines(text);
 
 DELETE FROM cdp.workspace_grants WHERE workspace_id IN (:wa, :wb);
 DROP ROLE access_test_ingest_a;

@@ -77,15 +77,16 @@ WHERE s.workspace_id = :ws AND s.cause = 'erased' ORDER BY s.change_id;
 SELECT kind, id_type, status, receipt -> 'deleted' ->> 'events' AS events_deleted FROM cdp.privacy_requests
 WHERE workspace_id = :ws ORDER BY request_id;
 
--- Nothing of his is left anywhere: every table and view of the extension's schemas is searched
--- for each of his identifiers (a table added later without erasure support fails here).
+-- Nothing of his is left anywhere: every relation of the extension's schemas that stores rows
+-- (tables, materialised views) is searched for each of his identifiers (a table added later
+-- without erasure support fails here). Views store nothing: they show what these hold.
 CREATE FUNCTION tables_holding(needles text[]) RETURNS TABLE (relation text, hits bigint) LANGUAGE plpgsql AS $$
 DECLARE
     r regclass;
     n bigint;
 BEGIN
     FOR r IN SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
-             WHERE s.nspname IN ('cdp', 'cdp_internal', 'cdp_audiences', 'cdp_analyst') AND c.relkind IN ('r', 'p', 'v', 'm')
+             WHERE s.nspname IN ('cdp', 'cdp_internal', 'cdp_audiences', 'cdp_analyst') AND c.relkind IN ('r', 'p', 'm')
              ORDER BY 1::text LOOP
         EXECUTE format('SELECT count(*) FROM %s t WHERE EXISTS (SELECT FROM unnest($1) AS n WHERE strpos(lower(t::text), lower(n)) > 0)', r)
         INTO n USING needles;
