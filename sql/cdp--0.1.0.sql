@@ -2296,31 +2296,17 @@ CREATE TABLE cdp.pseudonymisation (
 COMMENT ON TABLE cdp.pseudonymisation IS 'What analysts see of each identifier type and trait: keep, hash or drop';
 SELECT pg_catalog.pg_extension_config_dump('cdp.pseudonymisation', '');
 
--- What an analyst sees of a value: itself, its keyed hash ("h:" + hex), or nothing (also when
--- the workspace has no secret to hash with).
+-- What an analyst sees of a value: itself, its keyed hash ("h:" + hex of HMAC-SHA256 with the
+-- workspace's secret over "field:" + the value normalised as that identifier type), or nothing
+-- (also when the workspace has no secret to hash with). In C: the analyst views call it for
+-- every row, and it reads a workspace's policy and secret once per query.
 CREATE FUNCTION cdp_internal.pseudonym(workspace integer, field text, value text) RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-RETURN (
-    SELECT CASE coalesce((SELECT p.action FROM cdp.pseudonymisation p WHERE p.workspace_id = workspace AND p.field = pseudonym.field),
-                         CASE WHEN pseudonym.field IN ('user_id', 'anonymous_id', 'device_id', 'email', 'phone') THEN 'hash'
-                              WHEN pseudonym.field = 'ip' THEN 'drop' ELSE 'keep' END)
-           WHEN 'keep' THEN value
-           WHEN 'drop' THEN NULL
-           ELSE (SELECT 'h:' || encode(cdp_internal.hmac_sha256(s.secret, pseudonym.field || ':'
-                                         || coalesce(cdp.normalise_identifier(pseudonym.field, value), value)), 'hex')
-                 FROM cdp_internal.secrets s WHERE s.workspace_id = workspace) END
-    WHERE value IS NOT NULL);
+LANGUAGE C STABLE STRICT SECURITY DEFINER PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_pseudonym';
 
--- A traits object as analysts see it: each key by its policy (email and phone hashed by default).
+-- A traits object as analysts see it: each string by pseudonym() (email and phone hashed by
+-- default), other values only where the key's policy keeps them.
 CREATE FUNCTION cdp_internal.pseudonymise_traits(workspace integer, traits jsonb) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-RETURN CASE WHEN jsonb_typeof(traits) <> 'object' THEN traits ELSE (
-    SELECT coalesce(jsonb_object_agg(t.key, CASE WHEN jsonb_typeof(t.value) = 'string'
-                                                THEN to_jsonb(cdp_internal.pseudonym(workspace, t.key, t.value #>> '{}'))
-                                                WHEN coalesce((SELECT p.action FROM cdp.pseudonymisation p
-                                                               WHERE p.workspace_id = workspace AND p.field = t.key), 'keep') = 'keep'
-                                                THEN t.value END), '{}')
-    FROM jsonb_each(traits) t) END;
+LANGUAGE C STABLE STRICT SECURITY DEFINER PARALLEL SAFE AS 'MODULE_PATHNAME', 'cdp_pseudonymise_traits';
 
 CREATE SCHEMA cdp_analyst;
 COMMENT ON SCHEMA cdp_analyst IS 'What the cdp_analyst role reads: its workspaces only, identifiers pseudonymised';

@@ -48,11 +48,25 @@ SELECT cdp_internal.keyed_hash(1, 'email', 'a.person@example.com');
 SELECT count(*) FROM cdp.events_by_profile;
 RESET ROLE;
 
+-- The hash is HMAC-SHA256 under the workspace's secret of "field:" + the value normalised as
+-- that identifier type; IPs are dropped, other fields kept; without a secret, nothing is shown.
+SELECT cdp_internal.pseudonym(:wa, 'email', '  A.Person@Example.COM ')
+         = 'h:' || encode(cdp_internal.hmac_sha256(s.secret, 'email:a.person@example.com'), 'hex') AS hash_as_documented,
+       cdp_internal.pseudonym(:wa, 'ip', '203.0.113.9') IS NULL AS ip_dropped,
+       cdp_internal.pseudonym(:wa, 'city', 'Haifa') AS kept,
+       cdp_internal.pseudonym(:wb, 'email', 'b.person@example.com') IS NULL AS no_secret_nothing_shown
+FROM cdp_internal.secrets s WHERE s.workspace_id = :wa;
+-- In traits: strings as above; other values kept unless the key's policy says otherwise.
+SELECT t ->> 'phone' = cdp_internal.pseudonym(:wa, 'phone', '+972501234567') AS phone_hashed_normalised,
+       t - 'phone' AS others
+FROM cdp_internal.pseudonymise_traits(:wa, '{"phone": "+972 50-123-4567", "email": 5, "plan": "pro", "tags": ["a", 1], "ip": "203.0.113.9"}') t;
+
 -- What analysts see is set per field: keep the plan, drop the email.
 INSERT INTO cdp.pseudonymisation (workspace_id, field, action) VALUES (:wa, 'email', 'drop'), (:wa, 'user_id', 'keep');
 SET ROLE access_test_analyst_a;
 SELECT user_id, traits FROM cdp_analyst.events;
 RESET ROLE;
+SELECT cdp_internal.pseudonymise_traits(:wa, '{"email": 5, "plan": "pro"}') AS email_dropped_whatever_its_kind;
 
 -- A tenant's own reporting role, granted the events table itself: row-level security shows it
 -- its workspace's rows only.
