@@ -53,22 +53,32 @@ struct StitchWork {
     std::vector<size_t> new_roots;             // roots that need a new profile id
 };
 
-// Identity statements run over tables that start empty and grow: planned per execution.
-void run(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, Datum* args) {
-    spi_run_replanned(plan, sql, nargs, types, args, nullptr, false);
+// An identity statement's plan, and the size of cdp.identifiers it was made at.
+struct Statement {
+    SPIPlanPtr plan = nullptr;
+    BlockNumber planned_blocks = 0;
+};
+
+// Identity statements run over tables that start empty and grow to millions of rows: a plan is
+// made again whenever cdp.identifiers has doubled since it was made (the other identity tables
+// grow with it), so a plan for an empty table does not outlive it, and a large graph is not
+// planned again for every batch.
+void run(Statement* s, const char* sql, int nargs, Oid* types, Datum* args) {
+    spi_run_cached_growing(&s->plan, &s->planned_blocks, table_oid("cdp", "identifiers"), sql, nargs, types, args,
+                           nullptr, false);
 }
 
 }  // namespace
 
 void lock_identity(int32 workspace) {
-    static SPIPlanPtr plan = nullptr;
+    static Statement plan;
     Oid types[] = {INT4OID, INT4OID};
     Datum args[] = {Int32GetDatum(static_cast<int32>(kIdentityLockClass)), Int32GetDatum(workspace)};
     run(&plan, "SELECT pg_catalog.pg_advisory_xact_lock($1, $2)", 2, types, args);
 }
 
 IdentityRules* load_identity_rules(int32 workspace, MemoryContext owner) {
-    static SPIPlanPtr rules_plan = nullptr, block_plan = nullptr;
+    static Statement rules_plan, block_plan;
     ContextOwned<IdentityRules>* holder = make_context_owned<IdentityRules>(owner);
     IdentityRules* rules = holder->object;
     Oid types[] = {INT4OID};
@@ -101,8 +111,7 @@ IdentityRules* load_identity_rules(int32 workspace, MemoryContext owner) {
 
 void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRules& rules,
                    std::vector<std::pair<int64, int64>>* moved) {
-    static SPIPlanPtr cut_plan = nullptr, load_plan = nullptr, counts_plan = nullptr, ids_plan = nullptr, profiles_plan = nullptr,
-                      move_plan = nullptr, edges_plan = nullptr, changes_plan = nullptr;
+    static Statement cut_plan, load_plan, counts_plan, ids_plan, profiles_plan, move_plan, edges_plan, changes_plan;
     const char* country = setting_phone_country != nullptr ? setting_phone_country : "";
     MemoryContext context = CurrentMemoryContext;
     StitchWork* w = make_context_owned<StitchWork>(context)->object;
@@ -459,7 +468,7 @@ struct SplitWork {
 }  // namespace
 
 void select_profile_edges(int32 workspace, int64 profile_id) {
-    static SPIPlanPtr plan = nullptr;
+    static Statement plan;
     Oid types[] = {INT4OID, INT8OID};
     Datum args[] = {Int32GetDatum(workspace), Int64GetDatum(profile_id)};
     // From the profile's identifiers (its index) to their edges (the primary key leads with the
@@ -478,7 +487,7 @@ void select_profile_edges(int32 workspace, int64 profile_id) {
 
 ProfilePart* split_profile(int32 workspace, int64 profile_id, const Identifier& a, const Identifier& b,
                            const char* cause, int* nparts) {
-    static SPIPlanPtr ids_plan = nullptr, new_plan = nullptr, move_plan = nullptr, log_plan = nullptr;
+    static Statement ids_plan, new_plan, move_plan, log_plan;
     SplitWork* w = make_context_owned<SplitWork>(CurrentMemoryContext)->object;
     Oid types[] = {INT4OID, INT8OID};
     Datum args[] = {Int32GetDatum(workspace), Int64GetDatum(profile_id)};

@@ -36,7 +36,6 @@ char* segment_query(int32 workspace) {
     return isnull ? nullptr : TextDatumGetCString(d);
 }
 
-Oid table_oid(const char* schema, const char* name) { return get_relname_relid(name, get_namespace_oid(schema, false)); }
 
 // One membership change: (profile, exited before entered, segment) is the order of the feed.
 struct Change {

@@ -28,6 +28,11 @@ void spi_run_replanned(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types,
 void spi_run_cached_growing(SPIPlanPtr* plan, BlockNumber* planned_blocks, Oid table, const char* sql, int nargs,
                             Oid* types, Datum* args, const char* nulls, bool read_only);
 
+// A table's oid by schema and name (InvalidOid when there is none).
+inline Oid table_oid(const char* schema, const char* name) {
+    return get_relname_relid(name, get_namespace_oid(schema, false));
+}
+
 // A workspace's settings (trait rules, computed trait definitions: a T with a `workspace`
 // member), read by `load(workspace, T*)` over SPI once per query and kept with the calling
 // function's info until the query ends.
