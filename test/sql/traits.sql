@@ -101,6 +101,11 @@ FROM (SELECT t, cdp.merge_traits(t, now()) AS r
       FROM (VALUES ('{"quote": "say \"hi\"", "tab": "a\tb", "slash": "c:\\d", "name": "Zoë 東京",
                       "price": 1.50, "big": 12345678901234567890, "neg": -0.0001, "none": null,
                       "yes": true, "no": false, "tags": ["a", {"b": [1, 2.0]}], "address": {"city": "Tel Aviv"}}'::jsonb)) v(t) GROUP BY t) x;
+-- An object of 40 traits: past 32 entries jsonb stores offsets, not lengths, for some of them.
+SELECT cdp.merge_traits(t, now()) = t AS forty_traits_as_they_went_in
+FROM (SELECT jsonb_object_agg('trait' || i, CASE i % 3 WHEN 0 THEN to_jsonb(i * 1.5) WHEN 1 THEN to_jsonb(repeat('v', i))
+                                                    ELSE jsonb_build_array(i, 'x') END) AS t
+      FROM generate_series(1, 40) i) s GROUP BY t;
 
 -- Bad input: clear errors, the session stays usable.
 SELECT cdp.merge_traits('["not", "an", "object"]'::jsonb, now());
