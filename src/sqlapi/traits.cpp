@@ -103,7 +103,7 @@ void read_bytea(bytea* data, TraitMerger* state) {
 // without escapes and the literals are taken as they stand; numbers go through numeric_in, so
 // 1.50 stays 1.50; escaped strings, arrays and objects through jsonb_in.
 void value_of(std::string_view json, JsonbValue* v) {
-    switch (json.front()) {
+    switch (json.empty() ? 'n' : json.front()) {  // no text (a damaged stored state): null
         case 'n':
             v->type = jbvNull;
             return;
