@@ -56,7 +56,10 @@ void spi_run_cached_growing(SPIPlanPtr* plan, BlockNumber* planned_blocks, Oid t
     Relation rel = table_open(table, AccessShareLock);
     BlockNumber blocks = RelationGetNumberOfBlocks(rel);
     table_close(rel, AccessShareLock);
-    if (*plan != nullptr && blocks > 2 * *planned_blocks + 8) {
+    // Planned again when the table has doubled, and when it has shrunk to less than half (a
+    // TRUNCATE): PostgreSQL itself makes the plan again after a truncation, from the statistics
+    // of an empty table, and only a size counted from then on catches the growth that follows.
+    if (*plan != nullptr && (blocks > 2 * *planned_blocks + 8 || 2 * blocks + 8 < *planned_blocks)) {
         SPI_freeplan(*plan);
         *plan = nullptr;
     }

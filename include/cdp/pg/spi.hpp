@@ -24,7 +24,8 @@ void spi_run_replanned(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types,
 
 // spi_run_cached for a statement that probes a table which grows: its generic plan is made
 // again whenever the table has doubled in size since the plan was made (*planned_blocks keeps
-// that size), so a plan chosen for a small table (a sequential scan) does not outlive it.
+// that size), so a plan chosen for a small table (a sequential scan) does not outlive it; and
+// when the table has shrunk to under half (truncated), so that its growth is counted anew.
 void spi_run_cached_growing(SPIPlanPtr* plan, BlockNumber* planned_blocks, Oid table, const char* sql, int nargs,
                             Oid* types, Datum* args, const char* nulls, bool read_only);
 
