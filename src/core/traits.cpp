@@ -31,7 +31,8 @@ int compare_values(TraitValue::Kind ka, double na, std::string_view ja, TraitVal
     int c = ja.compare(jb);
     return c < 0 ? -1 : c > 0 ? 1 : 0;
 }
-int compare_values(const TraitValueView& a, const TraitValue& b) {
+template <typename B>
+int compare_values(const TraitValueView& a, const B& b) {
     return compare_values(a.kind, a.number, a.json, b.kind, b.number, b.json);
 }
 }  // namespace
@@ -43,7 +44,7 @@ bool trait_less(const TraitValue& a, const TraitValue& b) {
 // Whether (ts, priority, value) beats the current best b under the rule; every tie is broken, so
 // the survivor does not depend on the order rows arrive in (parallel workers combine in any order).
 bool TraitMerger::better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b) {
-    int by_value = compare_values(v, b.value);
+    int by_value = compare_values(v, b);
     switch (rule) {
         case Survivorship::Earliest:
             if (ts != b.ts) return ts < b.ts;
@@ -65,7 +66,7 @@ bool TraitMerger::better(Survivorship rule, Micros ts, int priority, const Trait
 }
 
 bool TraitMerger::better(Survivorship rule, const Candidate& a, const Candidate& b) {
-    TraitValueView v{a.value.kind, a.value.json, a.value.number, nullptr, 0};
+    TraitValueView v{a.kind, a.json, a.number, nullptr, 0};
     return better(rule, a.ts, a.priority, v, b);
 }
 
@@ -120,23 +121,25 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
     Survivorship best_rule = t.rule;
     switch (t.rule) {
         case Survivorship::Union: {
-            size_t before = t.members.size();
+            auto& members = tally_of(t).members;
+            size_t before = members.size();
             if (v.kind == TraitValue::Array) {
                 for (size_t i = 0; i < v.element_count; ++i)
-                    if (v.elements[i] != "null" && t.members.find(v.elements[i]) == t.members.end())
-                        t.members.emplace(v.elements[i]);
-            } else if (!is_null && t.members.find(v.json) == t.members.end()) {
-                t.members.emplace(v.json);
+                    if (v.elements[i] != "null" && members.find(v.elements[i]) == members.end())
+                        members.emplace(v.elements[i]);
+            } else if (!is_null && members.find(v.json) == members.end()) {
+                members.emplace(v.json);
             }
-            if (is_null && before == t.members.size()) return;
+            if (is_null && before == members.size()) return;
             best_rule = Survivorship::Latest;  // best: the latest contribution, for sources()
             break;
         }
         case Survivorship::MostFrequent:
             if (!is_null) {
-                auto it = t.counts.find(v.json);
-                if (it != t.counts.end()) ++it->second;
-                else t.counts.emplace(std::string(v.json), 1);
+                auto& counts = tally_of(t).counts;
+                auto it = counts.find(v.json);
+                if (it != counts.end()) ++it->second;
+                else counts.emplace(std::string(v.json), 1);
             }
             best_rule = Survivorship::Latest;
             break;
@@ -148,9 +151,9 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
             break;
     }
     if (!t.has || better(best_rule, ts, priority, v, t.best)) {
-        t.best.value.kind = v.kind;
-        t.best.value.json.assign(v.json.data(), v.json.size());  // the old text's room is reused
-        t.best.value.number = v.number;
+        t.best.kind = v.kind;
+        t.best.json.assign(v.json.data(), v.json.size());  // the old text's room is reused
+        t.best.number = v.number;
         t.best.ts = ts;
         t.best.priority = priority;
         t.best.source.assign(from.source.data(), from.source.size());
@@ -181,8 +184,11 @@ void TraitMerger::merge(TraitMerger&& other) {
             mine.best = std::move(theirs.best);
             mine.has = true;
         }
-        for (const auto& [json, n] : theirs.counts) mine.counts[json] += n;
-        mine.members.merge(theirs.members);
+        if (theirs.tally) {
+            Tally& ours = tally_of(mine);
+            for (const auto& [json, n] : theirs.tally->counts) ours.counts[json] += n;
+            ours.members.merge(theirs.tally->members);
+        }
     }
     other.traits_.clear();
 }
@@ -194,9 +200,9 @@ void TraitMerger::survivors(std::vector<SurvivorView>* out, std::vector<std::str
     for (const Trait& t : traits_) {
         const std::string& key = t.key;
         if (t.rule == Survivorship::Union) {
-            if (t.members.empty()) continue;
+            if (tally(t).members.empty()) continue;
             std::string& array = made->emplace_back("[");
-            for (const std::string& m : t.members) {
+            for (const std::string& m : tally(t).members) {
                 if (array.size() > 1) array += ',';
                 array += m;
             }
@@ -209,14 +215,14 @@ void TraitMerger::survivors(std::vector<SurvivorView>* out, std::vector<std::str
             // without one, the latest value stands in.
             const std::string* top = nullptr;
             std::int64_t most = 1;
-            for (const auto& [json, n] : t.counts)
+            for (const auto& [json, n] : tally(t).counts)
                 if (n > most) most = n, top = &json;
             if (top != nullptr) {
                 out->emplace_back(key, *top);
                 continue;
             }
         }
-        if (t.has) out->emplace_back(key, t.best.value.json);
+        if (t.has) out->emplace_back(key, t.best.json);
     }
 }
 
@@ -233,7 +239,7 @@ std::vector<std::pair<std::string, std::string>> TraitMerger::result() const {
 std::vector<TraitSource> TraitMerger::sources() const {
     std::vector<TraitSource> out;
     for (const Trait& t : traits_) {
-        if (!t.has || (t.rule == Survivorship::Union && t.members.empty())) continue;
+        if (!t.has || (t.rule == Survivorship::Union && tally(t).members.empty())) continue;
         out.push_back({t.key, t.best.ts, t.best.source, t.best.event_id});
     }
     return out;
@@ -253,20 +259,21 @@ std::string TraitMerger::write() const {
         o.text(t.key);
         o.put<std::uint8_t>(static_cast<std::uint8_t>(t.rule));
         o.put<std::uint8_t>(t.has ? 1 : 0);
-        o.put<std::uint8_t>(t.best.value.kind);
-        o.text(t.best.value.json);
-        o.put<double>(t.best.value.number);
+        o.put<std::uint8_t>(t.best.kind);
+        o.text(t.best.json);
+        o.put<double>(t.best.number);
         o.put<std::int64_t>(t.best.ts);
         o.put<std::int32_t>(t.best.priority);
         o.text(t.best.source);
         o.text(t.best.event_id);
-        o.put<std::uint32_t>(static_cast<std::uint32_t>(t.counts.size()));
-        for (const auto& [json, n] : t.counts) {
+        const Tally& tl = tally(t);
+        o.put<std::uint32_t>(static_cast<std::uint32_t>(tl.counts.size()));
+        for (const auto& [json, n] : tl.counts) {
             o.text(json);
             o.put<std::int64_t>(n);
         }
-        o.put<std::uint32_t>(static_cast<std::uint32_t>(t.members.size()));
-        for (const std::string& m : t.members) o.text(m);
+        o.put<std::uint32_t>(static_cast<std::uint32_t>(tl.members.size()));
+        for (const std::string& m : tl.members) o.text(m);
     }
     return o.s;
 }
@@ -286,9 +293,9 @@ TraitMerger TraitMerger::read(std::string_view bytes) {
         t.has = in.get<std::uint8_t>() != 0;
         auto kind = in.get<std::uint8_t>();
         if (kind > TraitValue::Object) throw std::runtime_error("a value kind of the merge state is out of range");
-        t.best.value.kind = static_cast<TraitValue::Kind>(kind);
-        t.best.value.json = in.text();
-        t.best.value.number = in.get<double>();
+        t.best.kind = static_cast<TraitValue::Kind>(kind);
+        t.best.json = in.text();
+        t.best.number = in.get<double>();
         t.best.ts = in.get<std::int64_t>();
         t.best.priority = in.get<std::int32_t>();
         t.best.source = in.text();
@@ -296,10 +303,10 @@ TraitMerger TraitMerger::read(std::string_view bytes) {
         auto counts = in.get<std::uint32_t>();
         for (std::uint32_t c = 0; c < counts; ++c) {
             std::string json = in.text();
-            t.counts[json] = in.get<std::int64_t>();
+            tally_of(t).counts[json] = in.get<std::int64_t>();
         }
         auto members = in.get<std::uint32_t>();
-        for (std::uint32_t c = 0; c < members; ++c) t.members.insert(in.text());
+        for (std::uint32_t c = 0; c < members; ++c) tally_of(t).members.insert(in.text());
     }
     in.finish();
     return m;

@@ -216,6 +216,7 @@ void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules
     for (int i = 0; i < n; ++i) most_elements = std::max(most_elements, row[i].elements);
     auto* elements = static_cast<std::string_view*>(palloc(sizeof(std::string_view) * (most_elements + 1)));
     guarded([&] {
+        if (state->empty()) state->reserve(static_cast<size_t>(n));
         size_t near = 0;
         for (int i = 0; i < n; ++i) {
             const RowTrait& r = row[i];

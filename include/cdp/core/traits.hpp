@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -101,23 +102,50 @@ public:
     static TraitMerger read(std::string_view bytes);
 
     bool empty() const { return traits_.empty(); }
+    // Room for n traits (a new state told how many its first row has).
+    void reserve(size_t n) { traits_.reserve(n); }
 
 private:
     struct Candidate {
-        TraitValue value;
+        TraitValue::Kind kind = TraitValue::Null;
+        double number = 0;
+        std::string json;
         Micros ts = 0;
         int priority = kNoPriority;
         std::string source, event_id;
+    };
+    // What most_frequent and union count, made only for traits with those rules.
+    struct Tally {
+        std::map<std::string, std::int64_t, std::less<>> counts;  // most_frequent: JSON text -> occurrences
+        std::set<std::string, std::less<>> members;               // union: the JSON texts seen
     };
     struct Trait {
         std::string key;
         Survivorship rule = Survivorship::Latest;
         bool has = false;
-        Candidate best;                         // latest, earliest, source priority, max, min; the
-                                                // latest one for most_frequent's fallback
-        std::map<std::string, std::int64_t, std::less<>> counts;  // most_frequent: JSON text -> occurrences
-        std::set<std::string, std::less<>> members;               // union: the JSON texts seen
+        Candidate best;  // latest, earliest, source priority, max, min; the latest one for
+                         // most_frequent's fallback
+        std::unique_ptr<Tally> tally;
+
+        Trait() = default;
+        Trait(const Trait& o)
+            : key(o.key), rule(o.rule), has(o.has), best(o.best),
+              tally(o.tally ? std::make_unique<Tally>(*o.tally) : nullptr) {}
+        Trait& operator=(const Trait& o) {
+            if (this != &o) *this = Trait(o);
+            return *this;
+        }
+        Trait(Trait&&) noexcept = default;
+        Trait& operator=(Trait&&) noexcept = default;
     };
+    static Tally& tally_of(Trait& t) {
+        if (!t.tally) t.tally = std::make_unique<Tally>();
+        return *t.tally;
+    }
+    static const Tally& tally(const Trait& t) {
+        static const Tally none;
+        return t.tally ? *t.tally : none;
+    }
     // By key in jsonb's order (shorter first, then bytewise), so that the keys of a jsonb object
     // come in the order they are kept: a state of a few traits is searched by one comparison.
     std::vector<Trait> traits_;
