@@ -1837,11 +1837,12 @@ CREATE TRIGGER segment_changes_announce AFTER INSERT ON cdp.segment_changes
 
 -- Profiles merged into others: they leave their segments, and their open trigger occurrences
 -- go to their survivors (one open occurrence per trigger and person: the earliest). PL/pgSQL,
--- so that its statements are planned once per session: ingest calls it for every batch that
--- merges, and a SQL function's statements are planned again on every call.
+-- so that its statements are parsed once per session (ingest calls it for every batch that
+-- merges; a SQL function's are parsed again on every call), and planned for each call's
+-- arguments and tables: a plan kept from when segment_members was empty would scan it.
 CREATE FUNCTION cdp_internal.absorb_profiles(ws integer, absorbed bigint[], survivors bigint[], merged_at timestamptz)
 RETURNS void
-LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql VOLATILE STRICT SET search_path = pg_catalog, pg_temp SET plan_cache_mode = force_custom_plan
 AS $$
 BEGIN
     WITH gone AS (
