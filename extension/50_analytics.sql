@@ -138,6 +138,16 @@ COMMENT ON AGGREGATE cdp.retention(VARIADIC boolean[]) IS
 -- The person an event belongs to: its current profile (see cdp.events_by_profile: it follows
 -- merges, so a visitor's anonymous events before a login count with the same person's later
 -- ones), else its user or anonymous id.
+-- The time bounds of a report's query over events aliased `alias`, as SQL to append to its
+-- WHERE clause: only the bounds given, as parameters $first (since) and $first + 1 (until). An
+-- open bound is left out rather than written as -infinity / infinity: on a table not yet
+-- analysed (right after a bulk load) the planner would take such a range for 0.5% of the rows
+-- and choose nested loops over the whole table.
+CREATE FUNCTION cdp_internal.time_bounds(alias text, since timestamptz, until timestamptz, first integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN since IS NULL THEN '' ELSE format(' AND %I."timestamp" >= $%s', alias, first) END
+    || CASE WHEN until IS NULL THEN '' ELSE format(' AND %I."timestamp" < $%s', alias, first + 1) END;
+
 CREATE FUNCTION cdp_internal.person_of(profile_id bigint, user_id text, anonymous_id text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN coalesce('p:' || profile_id, 'u:' || user_id, 'a:' || anonymous_id);
@@ -180,8 +190,7 @@ BEGIN
             SELECT %1$s AS b,
                    cdp.window_funnel_times($2, $3, e."timestamp", e.received_at, VARIADIC ARRAY[%2$s]) AS t
             FROM cdp.events_by_profile e
-            WHERE e.workspace_id = $4 AND e."timestamp" >= coalesce($5, '-infinity')
-              AND e."timestamp" < coalesce($6, 'infinity') AND coalesce(e.event, e.name) = ANY ($1)
+            WHERE e.workspace_id = $4%3$s AND coalesce(e.event, e.name) = ANY ($1)
             GROUP BY cdp_internal.person_of(e.current_profile_id, e.user_id, e.anonymous_id), 1
         ), per_step AS (
             SELECT p.b, k, count(*) FILTER (WHERE cardinality(p.t) >= k) AS reached,
@@ -197,7 +206,7 @@ BEGIN
         FROM per_step s
         WINDOW w AS (PARTITION BY s.b ORDER BY s.k)
         ORDER BY s.b NULLS FIRST, s.k
-    $q$, grouping, conditions)
+    $q$, grouping, conditions, cdp_internal.time_bounds('e', since, until, 5))
     USING steps, "window", mode, workspace_id, since, until, n;
 END;
 $$;
@@ -235,13 +244,10 @@ BEGIN
                    array_agg(coalesce(e.event, e.name, e.type)) OVER (
                        PARTITION BY e.session_id ORDER BY e."timestamp", e.received_at, e.event_id %1$s) AS around
             FROM cdp.events_by_profile e
-            WHERE e.workspace_id = $2 AND e."timestamp" >= coalesce($4, '-infinity')
-              AND e."timestamp" < coalesce($5, 'infinity')
+            WHERE e.workspace_id = $2%2$s
               -- only the sessions where the event happened are ordered and windowed
               AND e.session_id IN (SELECT s.session_id FROM cdp.events s
-                                   WHERE s.workspace_id = $2 AND s."timestamp" >= coalesce($4, '-infinity')
-                                     AND s."timestamp" < coalesce($5, 'infinity')
-                                     AND coalesce(s.event, s.name, s.type) = $1)
+                                   WHERE s.workspace_id = $2%3$s AND coalesce(s.event, s.name, s.type) = $1)
         ), paths AS (
             SELECT f.person,
                    CASE WHEN coalesce(cardinality(f.around), 0) = $3 THEN f.around
@@ -251,7 +257,7 @@ BEGIN
         )
         SELECT p.path, count(*), count(DISTINCT p.person), round(count(*) / sum(count(*)) OVER (), 4)
         FROM paths p GROUP BY p.path ORDER BY count(*) DESC, p.path COLLATE "C" LIMIT $7
-    $q$, frame)
+    $q$, frame, cdp_internal.time_bounds('e', since, until, 4), cdp_internal.time_bounds('s', since, until, 4))
     USING start_event, workspace_id, depth, since, until, direction, top_n;
 END;
 $$;

@@ -35,6 +35,8 @@ echo "== generating $EVENTS events (seeded) and ingesting them through cdp.inges
 GEN="$CDP_CLUSTER_DIR/demo-events.ndjson"
 ./build/cdp_gen --events "$EVENTS" --seed 7 > "$GEN"
 ./build/cdp_bench_ingest --db "$DB" --file "$GEN" --batch 500 --mode load
+# Statistics for the planner now, as after any bulk load, rather than when autovacuum gets to it.
+psql "$DB" -qX -c "ANALYZE"
 
 echo "== and a few payloads a broken tracker might send"
 psql "$DB" -qX <<'SQL'
