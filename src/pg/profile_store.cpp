@@ -109,10 +109,9 @@ void update_profile_records(const std::vector<Event>& events, const std::vector<
     {
         static SPIPlanPtr plan = nullptr;
         static BlockNumber planned_blocks = 0;
-        Oid relid = get_relname_relid("profile_state", get_namespace_oid("cdp_internal", false));
         Oid types[] = {INT4OID, INT8ARRAYOID};
         Datum args[] = {Int32GetDatum(workspace), int8_array(ids, n)};
-        spi_run_cached_growing(&plan, &planned_blocks, relid,
+        spi_run_cached_growing(&plan, &planned_blocks, table_oid("cdp_internal", "profile_state"),
                                "SELECT s.profile_id, s.traits, s.first_seen, s.last_seen, s.computed"
                                " FROM unnest($2) AS p(id) CROSS JOIN LATERAL ("
                                "  SELECT * FROM cdp_internal.profile_state s"

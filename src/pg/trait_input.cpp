@@ -137,7 +137,8 @@ private:
 // The top-level traits of a row that may change the record, their texts in `buf` (palloc'd).
 RowTrait* row_traits(Jsonb* traits, TraitMerger* state, const TraitRules* rules, Micros ts, int priority, StringInfo buf,
                      int* count) {
-    int pairs = static_cast<int>(JB_ROOT_COUNT(traits));
+    // Only an object has traits (its children are read as keys, then values).
+    int pairs = JB_ROOT_IS_OBJECT(traits) ? static_cast<int>(JB_ROOT_COUNT(traits)) : 0;
     auto* out = static_cast<RowTrait*>(palloc(sizeof(RowTrait) * std::max(pairs, 1)));
     // The keys first, then the values, as they are stored.
     auto* keys = static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * std::max(pairs, 1)));

@@ -565,7 +565,7 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
     if (!work->batch.events.empty()) {
         size_t before = work->batch.events.size();
         claim_message_ids(work, workspace, received_at, window,
-                          get_relname_relid("message_ids", get_namespace_oid("cdp_internal", false)));
+                          table_oid("cdp_internal", "message_ids"));
         guarded([&] {
             for (const Event& e : work->batch.events)
                 work->actors.push_back({actor_key(e.session_actor, workspace), e.session_actor});
@@ -575,7 +575,7 @@ Datum ingest(FunctionCallInfo fcinfo, const char* data, size_t len) {
         duplicates += before - work->batch.events.size();
     }
     if (!work->batch.events.empty()) {
-        load_session_states(work, get_relname_relid("session_state", get_namespace_oid("cdp_internal", false)));
+        load_session_states(work, table_oid("cdp_internal", "session_state"));
         guarded([&] {
             assign_sessions(work->batch.events, work->sessions, timeout, workspace);
             for (const auto& [actor, state] : work->sessions)

@@ -64,6 +64,7 @@ struct Policy {
     std::map<std::string, Shown, std::less<>> fields;  // the workspace's rows of cdp.pseudonymisation
     bool has_secret = false;
     std::string secret;
+    bool loaded = false;  // read to the end (not cut short by an error)
 };
 
 // Kept with the calling function's info for the query.
@@ -80,13 +81,13 @@ Policies& policies_of(FunctionCallInfo fcinfo) {
 
 const Policy& policy_of(Policies& all, int32 workspace) {
     Policy* policy = nullptr;
-    bool loaded = false;
+    guarded([&] { policy = &all.by_workspace[workspace]; });
+    if (policy->loaded) return *policy;
     guarded([&] {
-        auto [it, made] = all.by_workspace.try_emplace(workspace);
-        policy = &it->second;
-        loaded = !made;
+        policy->fields.clear();
+        policy->secret.clear();
     });
-    if (loaded) return *policy;
+    policy->has_secret = false;
     static SPIPlanPtr fields_plan = nullptr, secret_plan = nullptr;
     Oid types[] = {INT4OID};
     Datum args[] = {Int32GetDatum(workspace)};
@@ -113,6 +114,7 @@ const Policy& policy_of(Policies& all, int32 workspace) {
         policy->has_secret = true;
     }
     spi_finish();
+    policy->loaded = true;
     return *policy;
 }
 
@@ -157,9 +159,8 @@ text* keyed_pseudonym(Policies& all, const Policy& policy, std::string_view fiel
     return out;
 }
 
-// A value as shown; nullptr for none.
-text* pseudonym_of(Policies& all, int32 workspace, std::string_view field, text* value) {
-    const Policy& policy = policy_of(all, workspace);
+// A value as shown under the workspace's policy; nullptr for none.
+text* pseudonym_of(Policies& all, const Policy& policy, std::string_view field, text* value) {
     switch (shown_as(policy, field, true)) {
         case Shown::Keep:
             return value;
@@ -179,7 +180,8 @@ text* pseudonym_of(Policies& all, int32 workspace, std::string_view field, text*
 Datum cdp_pseudonym(PG_FUNCTION_ARGS) {
     using namespace cdp::pg;
     text* field = PG_GETARG_TEXT_PP(1);
-    text* shown = pseudonym_of(policies_of(fcinfo), PG_GETARG_INT32(0),
+    Policies& all = policies_of(fcinfo);
+    text* shown = pseudonym_of(all, policy_of(all, PG_GETARG_INT32(0)),
                                std::string_view(VARDATA_ANY(field), VARSIZE_ANY_EXHDR(field)), PG_GETARG_TEXT_PP(2));
     if (shown == nullptr) PG_RETURN_NULL();
     PG_RETURN_TEXT_P(shown);
@@ -193,8 +195,7 @@ Datum cdp_pseudonymise_traits(PG_FUNCTION_ARGS) {
     Jsonb* traits = PG_GETARG_JSONB_P(1);
     if (!JB_ROOT_IS_OBJECT(traits)) PG_RETURN_JSONB_P(traits);
     Policies& all = policies_of(fcinfo);
-    int32 workspace = PG_GETARG_INT32(0);
-    const Policy& policy = policy_of(all, workspace);
+    const Policy& policy = policy_of(all, PG_GETARG_INT32(0));
     JsonbParseState* parse = nullptr;
     JsonbValue* result = pushJsonbValue(&parse, WJB_BEGIN_OBJECT, nullptr);
     JsonbIterator* it = JsonbIteratorInit(&traits->root);
@@ -209,7 +210,7 @@ Datum cdp_pseudonymise_traits(PG_FUNCTION_ARGS) {
         }
         if (token != WJB_VALUE) continue;
         if (v.type == jbvString) {
-            text* shown = pseudonym_of(all, workspace, key, cstring_to_text_with_len(v.val.string.val, v.val.string.len));
+            text* shown = pseudonym_of(all, policy, key, cstring_to_text_with_len(v.val.string.val, v.val.string.len));
             if (shown == nullptr) {
                 v.type = jbvNull;
             } else {
