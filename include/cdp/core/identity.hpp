@@ -3,6 +3,7 @@
 // those rules. Pure C++: the PostgreSQL layer loads the components a batch touches, runs the
 // graph here and writes back what changed.
 #pragma once
+#include "cdp/core/huge_pages.hpp"
 #include "cdp/core/pure.hpp"
 
 #include <cstdint>
@@ -102,8 +103,8 @@ public:
     }
 
 private:
-    std::vector<std::uint32_t> parent_;
-    std::vector<std::uint32_t> size_;
+    std::vector<std::uint32_t, HugePageAllocator<std::uint32_t>> parent_;
+    std::vector<std::uint32_t, HugePageAllocator<std::uint32_t>> size_;
 };
 
 // Interns strings as dense ids 0..n-1: one byte arena and an open-addressing table, so millions
@@ -134,10 +135,14 @@ private:
     const char* store(std::string_view s);
     void grow();
     std::uint32_t intern_hashed(std::string_view s, std::uint32_t hash);
-    std::vector<std::unique_ptr<char[]>> chunks_;  // the bytes, in chunks that never move
+    struct ChunkRelease {
+        size_t bytes;
+        void operator()(char* p) const noexcept { release_large(p, bytes); }
+    };
+    std::vector<std::unique_ptr<char[], ChunkRelease>> chunks_;  // the bytes, in chunks that never move
     size_t chunk_used_ = 0, chunk_size_ = 0;
-    std::vector<Ref> refs_;
-    std::vector<Slot> slots_;
+    std::vector<Ref, HugePageAllocator<Ref>> refs_;
+    std::vector<Slot, HugePageAllocator<Slot>> slots_;
 };
 
 // The identity graph of one batch: elements are existing profiles (with how many identifiers of
