@@ -250,14 +250,17 @@ std::uint32_t hash_bytes(std::string_view s) {
 }  // namespace
 
 const char* StringInterner::store(std::string_view s) {
-    if (s.size() > chunk_size_ - chunk_used_) {
-        chunk_size_ = std::max(kChunkBytes, s.size());
+    std::uint32_t size = static_cast<std::uint32_t>(s.size());  // checked by the caller
+    size_t bytes = sizeof size + s.size();
+    if (bytes > chunk_size_ - chunk_used_) {
+        chunk_size_ = std::max(kChunkBytes, bytes);
         chunks_.emplace_back(static_cast<char*>(allocate_large(chunk_size_)), ChunkRelease{chunk_size_});
         chunk_used_ = 0;
     }
     char* p = chunks_.back().get() + chunk_used_;
-    std::memcpy(p, s.data(), s.size());
-    chunk_used_ += s.size();
+    std::memcpy(p, &size, sizeof size);
+    std::memcpy(p + sizeof size, s.data(), s.size());
+    chunk_used_ += bytes;
     return p;
 }
 
@@ -266,14 +269,19 @@ void StringInterner::grow() {
     slots_.assign(capacity, Slot{kEmptySlot, 0});
     refs_.reserve(capacity * 3 / 4);
     size_t mask = capacity - 1;
-    // Reinserted a batch at a time, the target slots asked for first (see intern_many).
+    // Reinserted a batch at a time, hashed again and the target slots asked for first (see
+    // intern_many). A reserved table seldom grows.
+    std::uint32_t hashes[kBatch];
     for (std::uint32_t start = 0; start < refs_.size(); start += kBatch) {
         std::uint32_t end = static_cast<std::uint32_t>(std::min<size_t>(refs_.size(), start + kBatch));
-        for (std::uint32_t id = start; id < end; ++id) __builtin_prefetch(&slots_[refs_[id].hash & mask], 1);
         for (std::uint32_t id = start; id < end; ++id) {
-            size_t i = refs_[id].hash & mask;
+            hashes[id - start] = hash_bytes(name(id));
+            __builtin_prefetch(&slots_[hashes[id - start] & mask], 1);
+        }
+        for (std::uint32_t id = start; id < end; ++id) {
+            size_t i = hashes[id - start] & mask;
             while (slots_[i].id != kEmptySlot) i = (i + 1) & mask;
-            slots_[i] = Slot{id, refs_[id].hash};
+            slots_[i] = Slot{id, hashes[id - start]};
         }
     }
 }
@@ -312,12 +320,12 @@ std::uint32_t StringInterner::intern_hashed(std::string_view s, std::uint32_t h)
         if (slot.id == kEmptySlot) break;
         if (slot.hash == h && name(slot.id) == s) return slot.id;
     }
-    if (size() >= kEmptySlot - 1 || s.size() > UINT32_MAX)
+    if (size() >= kEmptySlot - 1 || s.size() > UINT32_MAX - sizeof(std::uint32_t))
         throw Error(ErrorKind::InvalidParameter, "too many or too long identifiers",
                     "At most 4294967294 distinct identifiers of up to 4 GB each.",
                     "Split the graph, for example by workspace.");
     std::uint32_t id = static_cast<std::uint32_t>(size());
-    refs_.push_back(Ref{store(s), static_cast<std::uint32_t>(s.size()), h});
+    refs_.push_back(store(s));
     slots_[i] = Slot{id, h};
     return id;
 }

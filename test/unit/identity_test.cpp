@@ -224,6 +224,23 @@ TEST(StringInterner, DenseIdsAndExactBytes) {
     EXPECT_EQ(in.name(0), "alpha");
 }
 
+// Strings are kept length-first in chunks of a huge page: ones longer than a chunk, and enough
+// of them to fill several chunks, keep their bytes.
+TEST(StringInterner, LongStringsAndManyChunks) {
+    StringInterner in;
+    std::string long_one(3 << 20, 'x');
+    long_one.back() = 'y';
+    std::vector<std::string> words;
+    for (int i = 0; i < 300000; ++i) words.push_back("identifier-" + std::to_string(i));
+    words.insert(words.begin() + 1000, long_one);
+    words.push_back(long_one + "z");
+    std::vector<std::uint32_t> ids;
+    for (const std::string& w : words) ids.push_back(in.intern(w));
+    for (size_t i = 0; i < words.size(); ++i) ASSERT_EQ(in.name(ids[i]), words[i]) << i;
+    EXPECT_EQ(in.intern(long_one), ids[1000]);
+    EXPECT_EQ(in.size(), words.size());
+}
+
 TEST(StringInterner, ManyAtOnceAgreesWithOneByOne) {
     std::vector<std::string> words;
     for (int i = 0; i < 20000; ++i) words.push_back("w" + std::to_string(i % 7001) + (i % 3 ? "-x" : ""));

@@ -7,6 +7,7 @@
 #include "cdp/core/pure.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,17 +118,16 @@ public:
     void intern_many(const std::string_view* in, size_t n, std::uint32_t* out);
     static constexpr size_t kBatch = 64;
     // The bytes of an id (stable for the interner's lifetime).
-    std::string_view name(std::uint32_t id) const { return {refs_[id].data, refs_[id].size}; }
+    std::string_view name(std::uint32_t id) const {
+        std::uint32_t size;
+        std::memcpy(&size, refs_[id], sizeof size);
+        return {refs_[id] + sizeof size, size};
+    }
     size_t size() const { return refs_.size(); }
     // Room for n strings without growing.
     void reserve(size_t n);
 
 private:
-    struct Ref {
-        const char* data;
-        std::uint32_t size;
-        std::uint32_t hash;
-    };
     struct Slot {
         std::uint32_t id;  // kEmpty when free
         std::uint32_t hash;
@@ -139,9 +139,10 @@ private:
         size_t bytes;
         void operator()(char* p) const noexcept { release_large(p, bytes); }
     };
-    std::vector<std::unique_ptr<char[], ChunkRelease>> chunks_;  // the bytes, in chunks that never move
+    // The strings, each its length (4 bytes) then its bytes, in chunks that never move.
+    std::vector<std::unique_ptr<char[], ChunkRelease>> chunks_;
     size_t chunk_used_ = 0, chunk_size_ = 0;
-    std::vector<Ref, HugePageAllocator<Ref>> refs_;
+    std::vector<const char*, HugePageAllocator<const char*>> refs_;  // by id: where its string is
     std::vector<Slot, HugePageAllocator<Slot>> slots_;
 };
 
