@@ -68,6 +68,85 @@ void run(Statement* s, const char* sql, int nargs, Oid* types, Datum* args) {
                            nullptr, false);
 }
 
+// Writes the batch's edges that have an end new to the graph (`fresh`), or the others.
+void write_edges(StitchWork* w, int32 workspace, bool fresh, Statement* plan) {
+    int total = static_cast<int>(w->edges.size());
+    Datum *at = datums(total), *av = datums(total), *bt = datums(total), *bv = datums(total), *src = datums(total),
+          *evid = datums(total), *first = datums(total), *last = datums(total), *merged = datums(total),
+          *reason = datums(total);
+    int ne = 0;
+    for (const auto& [key, edge] : w->edges) {
+        bool has_new_end = false;
+        guarded([&] {
+            has_new_end = w->existing_profile[w->index.at(key.first)] == 0 || w->existing_profile[w->index.at(key.second)] == 0;
+        });
+        if (has_new_end != fresh) continue;
+        at[ne] = text_datum(key.first.type);
+        av[ne] = text_datum(key.first.value);
+        bt[ne] = text_datum(key.second.type);
+        bv[ne] = text_datum(key.second.value);
+        src[ne] = text_datum(edge.source);
+        evid[ne] = text_datum(edge.event_id);
+        first[ne] = TimestampTzGetDatum(to_postgres(edge.first_seen));
+        last[ne] = TimestampTzGetDatum(to_postgres(edge.last_seen));
+        merged[ne] = BoolGetDatum(edge.merged);
+        reason[ne] = text_datum(edge.reason);
+        ++ne;
+    }
+    if (ne == 0) return;
+    Oid argtypes[] = {INT4OID,      TEXTARRAYOID,        TEXTARRAYOID,        TEXTARRAYOID,
+                      TEXTARRAYOID, TEXTARRAYOID,        TEXTARRAYOID,        TIMESTAMPTZARRAYOID,
+                      TIMESTAMPTZARRAYOID, BOOLARRAYOID, TEXTARRAYOID};
+    Datum args[] = {Int32GetDatum(workspace),
+                    text_array(at, ne),
+                    text_array(av, ne),
+                    text_array(bt, ne),
+                    text_array(bv, ne),
+                    text_array(src, ne),
+                    text_array(evid, ne),
+                    timestamptz_array(first, ne),
+                    timestamptz_array(last, ne),
+                    PointerGetDatum(construct_array(merged, ne, BOOLOID, 1, true, TYPALIGN_CHAR)),
+                    text_array(reason, ne)};
+    // A refused edge is recorded with the profiles of its ends (stored by now).
+#define CDP_REFUSED_CHANGE                                                                                       \
+    " INSERT INTO cdp.identity_changes (workspace_id, kind, a_type, a_value, b_type, b_value, reason, event_id,"  \
+    "  profile_id, other_profile_id)"                                                                            \
+    " SELECT $1, 'refused', up.a_type, up.a_value, up.b_type, up.b_value, up.reason, up.event_id,"               \
+    "  (SELECT profile_id FROM cdp.identifiers i WHERE i.workspace_id = $1 AND i.id_type = up.a_type"            \
+    "    AND i.id_value = up.a_value),"                                                                          \
+    "  (SELECT profile_id FROM cdp.identifiers i WHERE i.workspace_id = $1 AND i.id_type = up.b_type"            \
+    "    AND i.id_value = up.b_value)"
+    if (fresh) {
+        run(plan,
+            "WITH up AS (SELECT at AS a_type, av AS a_value, bt AS b_type, bv AS b_value, s, e AS event_id, f, l,"
+            "  m AS merged, nullif(r, '') AS reason"
+            "  FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS u(at, av, bt, bv, s, e, f, l, m, r)),"
+            " ins AS (INSERT INTO cdp.identity_edges (workspace_id, a_type, a_value, b_type, b_value, source, event_id,"
+            "  first_seen, last_seen, merged, reason)"
+            "  SELECT $1, a_type, a_value, b_type, b_value, s, event_id, f, l, merged, reason FROM up)"
+            CDP_REFUSED_CHANGE " FROM up WHERE NOT up.merged",
+            11, argtypes, args);
+    } else {
+        run(plan,
+            "WITH up AS ("
+            " INSERT INTO cdp.identity_edges AS x (workspace_id, a_type, a_value, b_type, b_value, source, event_id,"
+            "  first_seen, last_seen, merged, reason)"
+            " SELECT $1, at, av, bt, bv, s, e, f, l, m, nullif(r, '')"
+            " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS u(at, av, bt, bv, s, e, f, l, m, r)"
+            " ON CONFLICT (workspace_id, a_type, a_value, b_type, b_value) DO UPDATE SET"
+            "  first_seen = least(x.first_seen, excluded.first_seen),"
+            "  last_seen = greatest(x.last_seen, excluded.last_seen),"
+            "  merged = x.merged OR excluded.merged,"
+            "  reason = CASE WHEN x.merged OR excluded.merged THEN NULL"
+            "   WHEN x.reason IN ('unlinked', 'blocked') THEN x.reason ELSE excluded.reason END"
+            " RETURNING x.a_type, x.a_value, x.b_type, x.b_value, x.event_id, x.merged, x.reason, (x.xmax = 0) AS inserted)"
+            CDP_REFUSED_CHANGE " FROM up WHERE up.inserted AND NOT up.merged",
+            11, argtypes, args);
+    }
+#undef CDP_REFUSED_CHANGE
+}
+
 }  // namespace
 
 void lock_identity(int32 workspace) {
@@ -111,7 +190,8 @@ IdentityRules* load_identity_rules(int32 workspace, MemoryContext owner) {
 
 void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRules& rules,
                    std::vector<std::pair<int64, int64>>* moved) {
-    static Statement cut_plan, load_plan, counts_plan, ids_plan, profiles_plan, move_plan, edges_plan, changes_plan;
+    static Statement cut_plan, load_plan, counts_plan, ids_plan, profiles_plan, move_plan, new_edges_plan, edges_plan,
+        changes_plan;
     const char* country = setting_phone_country != nullptr ? setting_phone_country : "";
     MemoryContext context = CurrentMemoryContext;
     StitchWork* w = make_context_owned<StitchWork>(context)->object;
@@ -355,61 +435,10 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     }
 
     // Edges: inserted or brought up to date; a refused edge seen for the first time is recorded.
-    int ne = static_cast<int>(w->edges.size());
-    if (ne > 0) {
-        Datum *at = datums(ne), *av = datums(ne), *bt = datums(ne), *bv = datums(ne), *src = datums(ne),
-              *evid = datums(ne), *first = datums(ne), *last = datums(ne), *merged = datums(ne), *reason = datums(ne);
-        int i = 0;
-        for (const auto& [key, edge] : w->edges) {
-            at[i] = text_datum(key.first.type);
-            av[i] = text_datum(key.first.value);
-            bt[i] = text_datum(key.second.type);
-            bv[i] = text_datum(key.second.value);
-            src[i] = text_datum(edge.source);
-            evid[i] = text_datum(edge.event_id);
-            first[i] = TimestampTzGetDatum(to_postgres(edge.first_seen));
-            last[i] = TimestampTzGetDatum(to_postgres(edge.last_seen));
-            merged[i] = BoolGetDatum(edge.merged);
-            reason[i] = text_datum(edge.reason);
-            ++i;
-        }
-        Oid argtypes[] = {INT4OID,      TEXTARRAYOID,        TEXTARRAYOID,        TEXTARRAYOID,
-                          TEXTARRAYOID, TEXTARRAYOID,        TEXTARRAYOID,        TIMESTAMPTZARRAYOID,
-                          TIMESTAMPTZARRAYOID, BOOLARRAYOID, TEXTARRAYOID};
-        Datum args[] = {Int32GetDatum(workspace),
-                        text_array(at, ne),
-                        text_array(av, ne),
-                        text_array(bt, ne),
-                        text_array(bv, ne),
-                        text_array(src, ne),
-                        text_array(evid, ne),
-                        timestamptz_array(first, ne),
-                        timestamptz_array(last, ne),
-                        PointerGetDatum(construct_array(merged, ne, BOOLOID, 1, true, TYPALIGN_CHAR)),
-                        text_array(reason, ne)};
-        run(&edges_plan,
-            "WITH up AS ("
-            " INSERT INTO cdp.identity_edges AS x (workspace_id, a_type, a_value, b_type, b_value, source, event_id,"
-            "  first_seen, last_seen, merged, reason)"
-            " SELECT $1, at, av, bt, bv, s, e, f, l, m, nullif(r, '')"
-            " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS u(at, av, bt, bv, s, e, f, l, m, r)"
-            " ON CONFLICT (workspace_id, a_type, a_value, b_type, b_value) DO UPDATE SET"
-            "  first_seen = least(x.first_seen, excluded.first_seen),"
-            "  last_seen = greatest(x.last_seen, excluded.last_seen),"
-            "  merged = x.merged OR excluded.merged,"
-            "  reason = CASE WHEN x.merged OR excluded.merged THEN NULL"
-            "   WHEN x.reason IN ('unlinked', 'blocked') THEN x.reason ELSE excluded.reason END"
-            " RETURNING x.*, (x.xmax = 0) AS inserted)"
-            " INSERT INTO cdp.identity_changes (workspace_id, kind, a_type, a_value, b_type, b_value, reason, event_id,"
-            "  profile_id, other_profile_id)"
-            " SELECT $1, 'refused', up.a_type, up.a_value, up.b_type, up.b_value, up.reason, up.event_id,"
-            "  (SELECT profile_id FROM cdp.identifiers i WHERE i.workspace_id = $1 AND i.id_type = up.a_type"
-            "    AND i.id_value = up.a_value),"
-            "  (SELECT profile_id FROM cdp.identifiers i WHERE i.workspace_id = $1 AND i.id_type = up.b_type"
-            "    AND i.id_value = up.b_value)"
-            " FROM up WHERE up.inserted AND NOT up.merged",
-            11, argtypes, args);
-    }
+    // An edge with an end new to the graph is new itself (a stored edge's ends are stored, and
+    // the identity lock keeps other sessions out): a plain insert, without the conflict check.
+    write_edges(w, workspace, true, &new_edges_plan);
+    write_edges(w, workspace, false, &edges_plan);
 
     // Merges of existing profiles, in the order they happened.
     int nm = static_cast<int>(w->merges.size());

@@ -41,6 +41,10 @@ SELECT count(DISTINCT profile_id) AS kiosk_profiles FROM cdp.events WHERE event_
 SELECT merged, reason, count(*) FROM cdp.identity_edges WHERE a_value = 'KIOSK-7' OR b_value = 'KIOSK-7'
 GROUP BY 1, 2 ORDER BY 1 DESC;
 SELECT count(*) AS refusals_recorded FROM cdp.identity_changes WHERE kind = 'refused';
+-- Each refused kiosk edge names the profiles of its two ends, which stay apart.
+SELECT count(*) AS with_both_profiles FROM cdp.identity_changes
+WHERE kind = 'refused' AND 'KIOSK-7' IN (a_value, b_value)
+  AND profile_id IS NOT NULL AND other_profile_id IS NOT NULL AND profile_id <> other_profile_id;
 
 -- Junk identifiers never link: two people whose SDK sent "undefined" and a zero device id.
 SELECT * FROM cdp.ingest('[
