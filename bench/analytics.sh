@@ -9,11 +9,13 @@
 # joins of per-day distinct people. Each line says whether the answers agree.
 #   bench/analytics.sh DB
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 DB=$1
 q() { psql "$DB" -qtAX -v ON_ERROR_STOP=1 "$@"; }
 
 # Runs SQL in a fresh session; prints the seconds it took, then its last output line.
 timed() {
+  settle "$DB"
   q <<SQL
 SET max_parallel_workers_per_gather = ${CDP_BENCH_PARALLEL:-2};
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset

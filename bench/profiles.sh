@@ -5,11 +5,13 @@
 # jsonb_object_agg. The line says whether both give the same records.
 #   bench/profiles.sh DB
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 DB=$1
 q() { psql "$DB" -qtAX -v ON_ERROR_STOP=1 "$@"; }
 # Runs the rebuild in a fresh session (cdp's library loaded first), timing it alone; prints the
 # digest of the records it made, then the seconds.
 timed() {
+  settle "$DB"
   q <<SQL
 SELECT cdp.normalise_identifier('email', 'warm@example.com') IS NOT NULL AS warm \gset
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset

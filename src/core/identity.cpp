@@ -264,8 +264,8 @@ const char* StringInterner::store(std::string_view s) {
     return p;
 }
 
-void StringInterner::grow() {
-    size_t capacity = slots_.empty() ? 4096 : slots_.size() * 2;
+void StringInterner::grow(size_t capacity) {
+    if (capacity == 0) capacity = slots_.empty() ? 4096 : slots_.size() * 2;
     slots_.assign(capacity, Slot{kEmptySlot, 0});
     refs_.reserve(capacity * 3 / 4);
     size_t mask = capacity - 1;
@@ -287,7 +287,9 @@ void StringInterner::grow() {
 }
 
 void StringInterner::reserve(size_t n) {
-    while (n * 4 > slots_.size() * 3) grow();
+    size_t capacity = std::max<size_t>(slots_.size(), 4096);
+    while (n * 4 > capacity * 3) capacity *= 2;
+    if (capacity > slots_.size()) grow(capacity);  // once, to the size asked for
     refs_.reserve(n);
 }
 

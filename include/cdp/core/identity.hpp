@@ -133,7 +133,7 @@ private:
         std::uint32_t hash;
     };
     const char* store(std::string_view s);
-    void grow();
+    void grow(size_t capacity = 0);  // to `capacity` slots (a power of two); 0: twice as many
     std::uint32_t intern_hashed(std::string_view s, std::uint32_t hash);
     struct ChunkRelease {
         size_t bytes;
