@@ -1,10 +1,18 @@
 # Shared by the benchmark scripts (sourced).
 
-# Lets the machine settle before a timed run: a checkpoint, then a sync, so that what was
-# written before (tables just made, a baseline that rewrote its table many times) is not being
-# written out while the next run is timed. On two cores the kernel's writeback competes with the
-# run; it made the same query 0.36 s or 0.50 s.
+# Lets the machine settle before a timed run, so that no background work left by an earlier
+# step runs alongside it on two cores: autovacuum workers (after a bulk load or a baseline that
+# rewrote its table many times) are waited for, up to a minute; then a checkpoint and a sync, so
+# that nothing written before is being written out during the run. Without this the same
+# components query measured 0.36 s or 0.52 s.
 settle() {
+  for _ in $(seq 60); do
+    [ "$(psql "$1" -qtAX -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")" = 0 ] && break
+    sleep 1
+  done
   psql "$1" -qtAX -c "CHECKPOINT" >/dev/null
   sync
 }
+
+# The median of three or more numbers.
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

@@ -224,7 +224,7 @@ size_t UnionFind::unite(size_t a, size_t b) {
 
 namespace {
 constexpr std::uint32_t kEmptySlot = 0xFFFFFFFFu;
-constexpr size_t kChunkBytes = 2 << 20;  // a huge page (see huge_pages.hpp)
+constexpr size_t kChunkBytes = 1 << 20;
 
 // A fast hash of short strings: eight bytes at a time, then a 64-bit finaliser (murmur3's fmix).
 std::uint32_t hash_bytes(std::string_view s) {
@@ -254,7 +254,7 @@ const char* StringInterner::store(std::string_view s) {
     size_t bytes = sizeof size + s.size();
     if (bytes > chunk_size_ - chunk_used_) {
         chunk_size_ = std::max(kChunkBytes, bytes);
-        chunks_.emplace_back(static_cast<char*>(allocate_large(chunk_size_)), ChunkRelease{chunk_size_});
+        chunks_.push_back(std::make_unique<char[]>(chunk_size_));
         chunk_used_ = 0;
     }
     char* p = chunks_.back().get() + chunk_used_;

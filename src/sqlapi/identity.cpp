@@ -433,8 +433,7 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
                         errhint("Pass a SELECT that yields two columns, such as SELECT a, b FROM edges.")));
     spi_finish();
     // The component of a node: the smallest node name in it.
-    using Labels = std::vector<std::uint32_t, HugePageAllocator<std::uint32_t>>;
-    Labels* label = make_context_owned<Labels>(call_context)->object;
+    std::vector<std::uint32_t>* label = make_context_owned<std::vector<std::uint32_t>>(call_context)->object;
     size_t count = 0, longest = 0;
     guarded([&] {
         count = c->names.size();

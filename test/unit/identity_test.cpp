@@ -224,8 +224,8 @@ TEST(StringInterner, DenseIdsAndExactBytes) {
     EXPECT_EQ(in.name(0), "alpha");
 }
 
-// Strings are kept length-first in chunks of a huge page: ones longer than a chunk, and enough
-// of them to fill several chunks, keep their bytes.
+// Strings are kept length-first in chunks of 1 MB: ones longer than a chunk, and enough of them
+// to fill several chunks, keep their bytes.
 TEST(StringInterner, LongStringsAndManyChunks) {
     StringInterner in;
     std::string long_one(3 << 20, 'x');

@@ -3,7 +3,6 @@
 // those rules. Pure C++: the PostgreSQL layer loads the components a batch touches, runs the
 // graph here and writes back what changed.
 #pragma once
-#include "cdp/core/huge_pages.hpp"
 #include "cdp/core/pure.hpp"
 
 #include <cstdint>
@@ -104,8 +103,8 @@ public:
     }
 
 private:
-    std::vector<std::uint32_t, HugePageAllocator<std::uint32_t>> parent_;
-    std::vector<std::uint32_t, HugePageAllocator<std::uint32_t>> size_;
+    std::vector<std::uint32_t> parent_;
+    std::vector<std::uint32_t> size_;
 };
 
 // Interns strings as dense ids 0..n-1: one byte arena and an open-addressing table, so millions
@@ -135,15 +134,11 @@ private:
     const char* store(std::string_view s);
     void grow(size_t capacity = 0);  // to `capacity` slots (a power of two); 0: twice as many
     std::uint32_t intern_hashed(std::string_view s, std::uint32_t hash);
-    struct ChunkRelease {
-        size_t bytes;
-        void operator()(char* p) const noexcept { release_large(p, bytes); }
-    };
     // The strings, each its length (4 bytes) then its bytes, in chunks that never move.
-    std::vector<std::unique_ptr<char[], ChunkRelease>> chunks_;
+    std::vector<std::unique_ptr<char[]>> chunks_;
     size_t chunk_used_ = 0, chunk_size_ = 0;
-    std::vector<const char*, HugePageAllocator<const char*>> refs_;  // by id: where its string is
-    std::vector<Slot, HugePageAllocator<Slot>> slots_;
+    std::vector<const char*> refs_;  // by id: where its string is
+    std::vector<Slot> slots_;
 };
 
 // The identity graph of one batch: elements are existing profiles (with how many identifiers of
