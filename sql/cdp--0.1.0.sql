@@ -1115,9 +1115,6 @@ COMMENT ON AGGREGATE cdp.retention(VARIADIC boolean[]) IS
 
 -- ---- reports ----------------------------------------------------------------------------------
 
--- The person an event belongs to: its current profile (see cdp.events_by_profile: it follows
--- merges, so a visitor's anonymous events before a login count with the same person's later
--- ones), else its user or anonymous id.
 -- The time bounds of a report's query over events aliased `alias`, as SQL to append to its
 -- WHERE clause: only the bounds given, as parameters $first (since) and $first + 1 (until). An
 -- open bound is left out rather than written as -infinity / infinity: on a table not yet
@@ -1128,6 +1125,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN since IS NULL THEN '' ELSE format(' AND %I."timestamp" >= $%s', alias, first) END
     || CASE WHEN until IS NULL THEN '' ELSE format(' AND %I."timestamp" < $%s', alias, first + 1) END;
 
+-- The person an event belongs to: its current profile (see cdp.events_by_profile: it follows
+-- merges, so a visitor's anonymous events before a login count with the same person's later
+-- ones), else its user or anonymous id.
 CREATE FUNCTION cdp_internal.person_of(profile_id bigint, user_id text, anonymous_id text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN coalesce('p:' || profile_id, 'u:' || user_id, 'a:' || anonymous_id);

@@ -78,27 +78,27 @@ bool key_before(std::string_view a, std::string_view b) {
 }
 }  // namespace
 
-size_t TraitMerger::find(std::string_view key, size_t near) const {
-    if (near < traits_.size() && traits_[near].key == key) return near;
+size_t TraitMerger::lower(std::string_view key) const {
     auto it = std::lower_bound(traits_.begin(), traits_.end(), key,
                                [](const Trait& t, std::string_view k) { return key_before(t.key, k); });
-    return it != traits_.end() && it->key == key ? static_cast<size_t>(it - traits_.begin()) : npos;
+    return static_cast<size_t>(it - traits_.begin());
+}
+
+size_t TraitMerger::find(std::string_view key, size_t near) const {
+    if (near < traits_.size() && traits_[near].key == key) return near;
+    size_t at = lower(key);
+    return at < traits_.size() && traits_[at].key == key ? at : npos;
 }
 
 size_t TraitMerger::place(std::string_view key, Survivorship rule, size_t near) {
-    size_t at = find(key, near);
-    if (at != npos) return at;
-    auto it = std::lower_bound(traits_.begin(), traits_.end(), key,
-                               [](const Trait& t, std::string_view k) { return key_before(t.key, k); });
-    if (traits_.capacity() == traits_.size()) {  // room for a record's usual traits at once
-        size_t offset = static_cast<size_t>(it - traits_.begin());
+    if (size_t found = find(key, near); found != npos) return found;
+    size_t at = lower(key);
+    if (traits_.capacity() == traits_.size())  // room for a record's usual traits at once
         traits_.reserve(std::max<size_t>(8, traits_.size() * 2));
-        it = traits_.begin() + static_cast<std::ptrdiff_t>(offset);
-    }
-    it = traits_.insert(it, Trait{});
-    it->key.assign(key.data(), key.size());
-    it->rule = rule;
-    return static_cast<size_t>(it - traits_.begin());
+    Trait& made = *traits_.insert(traits_.begin() + static_cast<std::ptrdiff_t>(at), Trait{});
+    made.key.assign(key.data(), key.size());
+    made.rule = rule;
+    return at;
 }
 
 bool TraitMerger::may_matter(size_t at, Micros ts, int priority) const {

@@ -27,6 +27,7 @@ struct EdgeSeen {
     Micros first_seen = 0, last_seen = 0;
     bool merged = false;
     std::string reason;
+    bool new_end = false;  // an end was new to the graph: the edge cannot be stored yet
 };
 
 // All C++ state of one stitch, owned by a memory context.
@@ -76,11 +77,7 @@ void write_edges(StitchWork* w, int32 workspace, bool fresh, Statement* plan) {
           *reason = datums(total);
     int ne = 0;
     for (const auto& [key, edge] : w->edges) {
-        bool has_new_end = false;
-        guarded([&] {
-            has_new_end = w->existing_profile[w->index.at(key.first)] == 0 || w->existing_profile[w->index.at(key.second)] == 0;
-        });
-        if (has_new_end != fresh) continue;
+        if (edge.new_end != fresh) continue;
         at[ne] = text_datum(key.first.type);
         av[ne] = text_datum(key.first.value);
         bt[ne] = text_datum(key.second.type);
@@ -334,6 +331,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
                 auto [it, fresh] = w->edges.try_emplace(key);
                 EdgeSeen& edge = it->second;
                 if (fresh) {
+                    edge.new_end = w->existing_profile[ia] == 0 || w->existing_profile[ib] == 0;
                     edge.source = event_type_name(events[e].type);
                     edge.event_id = events[e].message_id;
                     edge.first_seen = events[e].timestamp;

@@ -36,7 +36,6 @@ char* segment_query(int32 workspace) {
     return isnull ? nullptr : TextDatumGetCString(d);
 }
 
-
 // One membership change: (profile, exited before entered, segment) is the order of the feed.
 struct Change {
     int64 profile;

@@ -150,6 +150,8 @@ private:
     // come in the order they are kept: a state of a few traits is searched by one comparison.
     std::vector<Trait> traits_;
 
+    // Where a trait with the key is or would go (the first place not before it).
+    size_t lower(std::string_view key) const;
     // The trait's place, made (with the rule) when it has none.
     size_t place(std::string_view key, Survivorship rule, size_t near);
     // Whether (ts, priority, value) beats the current best under the rule.
