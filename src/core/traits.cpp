@@ -150,16 +150,18 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
         default:
             break;
     }
-    if (!t.has || better(best_rule, ts, priority, v, t.best)) {
-        t.best.kind = v.kind;
-        t.best.json.assign(v.json.data(), v.json.size());  // the old text's room is reused
-        t.best.number = v.number;
-        t.best.ts = ts;
-        t.best.priority = priority;
-        t.best.source.assign(from.source.data(), from.source.size());
-        t.best.event_id.assign(from.event_id.data(), from.event_id.size());
-        t.has = true;
-    }
+    if (!t.has || better(best_rule, ts, priority, v, t.best)) take(t, v, ts, priority, from);
+}
+
+void TraitMerger::take(Trait& t, const TraitValueView& v, Micros ts, int priority, Provenance from) {
+    t.best.kind = v.kind;
+    t.best.json.assign(v.json.data(), v.json.size());  // the old text's room is reused
+    t.best.number = v.number;
+    t.best.ts = ts;
+    t.best.priority = priority;
+    t.best.source.assign(from.source.data(), from.source.size());
+    t.best.event_id.assign(from.event_id.data(), from.event_id.size());
+    t.has = true;
 }
 
 size_t TraitMerger::add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority,
@@ -170,13 +172,21 @@ size_t TraitMerger::add(std::string_view key, const TraitValueView& value, Survi
 }
 
 void TraitMerger::merge(TraitMerger&& other) {
+    if (traits_.empty()) {  // the first state of a group, as a combine often has it
+        traits_ = std::move(other.traits_);
+        other.traits_.clear();
+        return;
+    }
+    size_t near = 0;  // both go in key order: each key is usually where the last one ended
     for (Trait& theirs : other.traits_) {
-        size_t at = find(theirs.key);
+        size_t at = find(theirs.key, near);
         if (at == npos) {
-            Trait& made = traits_[place(theirs.key, theirs.rule, 0)];
-            made = std::move(theirs);
+            at = place(theirs.key, theirs.rule, near);
+            traits_[at] = std::move(theirs);
+            near = at + 1;
             continue;
         }
+        near = at + 1;
         Trait& mine = traits_[at];
         Survivorship best_rule =
             mine.rule == Survivorship::Union || mine.rule == Survivorship::MostFrequent ? Survivorship::Latest : mine.rule;
@@ -248,67 +258,114 @@ std::vector<TraitSource> TraitMerger::sources() const {
 // ---- bytes (bytes.hpp) ------------------------------------------------------------------------
 
 namespace {
-constexpr std::uint8_t kFormat = 1;
+constexpr std::uint8_t kFormat = 2;
+// A trait's flags: its rule in the low bits, then which of the optional parts follow.
+constexpr std::uint8_t kRuleBits = 0x07, kHas = 0x08, kPriority = 0x10, kSource = 0x20, kEventId = 0x40, kTallied = 0x80;
 }  // namespace
 
+// Compact, since parallel workers pass a state for nearly every group they saw a row of: per
+// trait its key, flags, and only what the flags say is there (a latest trait from an identify
+// call: key, flags, kind, JSON text and time).
 std::string TraitMerger::write() const {
     ByteWriter o;
+    o.s.reserve(8 + traits_.size() * 48);
     o.put<std::uint8_t>(kFormat);
-    o.put<std::uint32_t>(static_cast<std::uint32_t>(traits_.size()));
+    o.varint(traits_.size());
     for (const Trait& t : traits_) {
-        o.text(t.key);
-        o.put<std::uint8_t>(static_cast<std::uint8_t>(t.rule));
-        o.put<std::uint8_t>(t.has ? 1 : 0);
-        o.put<std::uint8_t>(t.best.kind);
-        o.text(t.best.json);
-        o.put<double>(t.best.number);
-        o.put<std::int64_t>(t.best.ts);
-        o.put<std::int32_t>(t.best.priority);
-        o.text(t.best.source);
-        o.text(t.best.event_id);
+        o.short_text(t.key);
         const Tally& tl = tally(t);
-        o.put<std::uint32_t>(static_cast<std::uint32_t>(tl.counts.size()));
-        for (const auto& [json, n] : tl.counts) {
-            o.text(json);
-            o.put<std::int64_t>(n);
+        bool tallied = !tl.counts.empty() || !tl.members.empty();
+        auto flags = static_cast<std::uint8_t>(static_cast<std::uint8_t>(t.rule) | (tallied ? kTallied : 0));
+        if (t.has) {
+            flags |= kHas;
+            if (t.best.priority != kNoPriority) flags |= kPriority;
+            if (!t.best.source.empty()) flags |= kSource;
+            if (!t.best.event_id.empty()) flags |= kEventId;
         }
-        o.put<std::uint32_t>(static_cast<std::uint32_t>(tl.members.size()));
-        for (const std::string& m : tl.members) o.text(m);
+        o.put<std::uint8_t>(flags);
+        if (t.has) {
+            o.put<std::uint8_t>(t.best.kind);
+            o.short_text(t.best.json);
+            if (t.best.kind == TraitValue::Number) o.put<double>(t.best.number);
+            o.put<std::int64_t>(t.best.ts);
+            if (flags & kPriority) o.put<std::int32_t>(t.best.priority);
+            if (flags & kSource) o.short_text(t.best.source);
+            if (flags & kEventId) o.short_text(t.best.event_id);
+        }
+        if (tallied) {
+            o.varint(tl.counts.size());
+            for (const auto& [json, n] : tl.counts) {
+                o.short_text(json);
+                o.put<std::int64_t>(n);
+            }
+            o.varint(tl.members.size());
+            for (const std::string& m : tl.members) o.short_text(m);
+        }
     }
     return o.s;
 }
 
-TraitMerger TraitMerger::read(std::string_view bytes) {
+// Trait by trait, each folded in as merge() would (a key new to this state takes the rule and
+// value it comes with), so that a parallel combine makes no state of its own to fold.
+void TraitMerger::merge(std::string_view bytes) {
     ByteReader in{bytes, "the merge state"};
     if (in.get<std::uint8_t>() != kFormat) throw std::runtime_error("unknown format of the merge state");
-    TraitMerger m;
-    auto traits = in.get<std::uint32_t>();
-    for (std::uint32_t i = 0; i < traits; ++i) {
-        std::string key = in.text();
-        if (m.find(key) != npos) throw std::runtime_error("a trait of the merge state comes twice");
-        Trait& t = m.traits_[m.place(key, Survivorship::Latest, i)];
-        auto rule = in.get<std::uint8_t>();
-        if (rule >= kRules) throw std::runtime_error("a rule of the merge state is out of range");
-        t.rule = static_cast<Survivorship>(rule);
-        t.has = in.get<std::uint8_t>() != 0;
-        auto kind = in.get<std::uint8_t>();
-        if (kind > TraitValue::Object) throw std::runtime_error("a value kind of the merge state is out of range");
-        t.best.kind = static_cast<TraitValue::Kind>(kind);
-        t.best.json = in.text();
-        t.best.number = in.get<double>();
-        t.best.ts = in.get<std::int64_t>();
-        t.best.priority = in.get<std::int32_t>();
-        t.best.source = in.text();
-        t.best.event_id = in.text();
-        auto counts = in.get<std::uint32_t>();
-        for (std::uint32_t c = 0; c < counts; ++c) {
-            std::string json = in.text();
-            tally_of(t).counts[json] = in.get<std::int64_t>();
+    auto traits = in.varint();
+    if (traits > bytes.size()) throw std::runtime_error("the merge state counts more traits than it has bytes");
+    if (traits_.empty()) traits_.reserve(traits);
+    std::string_view previous;
+    size_t near = 0;
+    for (std::uint64_t i = 0; i < traits; ++i) {
+        std::string_view key = in.short_text();
+        if (i > 0 && !key_before(previous, key))
+            throw std::runtime_error("the traits of the merge state are out of order, or one comes twice");
+        previous = key;
+        auto flags = in.get<std::uint8_t>();
+        if ((flags & kRuleBits) >= kRules) throw std::runtime_error("a rule of the merge state is out of range");
+        size_t at = place(key, static_cast<Survivorship>(flags & kRuleBits), near);
+        near = at + 1;
+        Trait& mine = traits_[at];
+        if (flags & kHas) {
+            auto kind = in.get<std::uint8_t>();
+            if (kind > TraitValue::Object) throw std::runtime_error("a value kind of the merge state is out of range");
+            TraitValueView v;
+            v.kind = static_cast<TraitValue::Kind>(kind);
+            v.json = in.short_text();
+            if (v.kind == TraitValue::Number) v.number = in.get<double>();
+            auto ts = in.get<std::int64_t>();
+            int priority = flags & kPriority ? in.get<std::int32_t>() : kNoPriority;
+            Provenance from;
+            if (flags & kSource) from.source = in.short_text();
+            if (flags & kEventId) from.event_id = in.short_text();
+            Survivorship best_rule =
+                mine.rule == Survivorship::Union || mine.rule == Survivorship::MostFrequent ? Survivorship::Latest : mine.rule;
+            if (!mine.has || better(best_rule, ts, priority, v, mine.best)) take(mine, v, ts, priority, from);
+        } else if (flags & (kPriority | kSource | kEventId)) {
+            throw std::runtime_error("a trait of the merge state without a value says where its value came from");
         }
-        auto members = in.get<std::uint32_t>();
-        for (std::uint32_t c = 0; c < members; ++c) tally_of(t).members.insert(in.text());
+        if (flags & kTallied) {
+            Tally& tl = tally_of(mine);
+            auto counts = in.varint();
+            for (std::uint64_t c = 0; c < counts; ++c) {
+                std::string_view json = in.short_text();
+                auto n = in.get<std::int64_t>();
+                auto it = tl.counts.find(json);
+                if (it != tl.counts.end()) it->second += n;
+                else tl.counts.emplace(std::string(json), n);
+            }
+            auto members = in.varint();
+            for (std::uint64_t c = 0; c < members; ++c) {
+                std::string_view m = in.short_text();
+                if (tl.members.find(m) == tl.members.end()) tl.members.emplace(m);
+            }
+        }
     }
     in.finish();
+}
+
+TraitMerger TraitMerger::read(std::string_view bytes) {
+    TraitMerger m;
+    m.merge(bytes);
     return m;
 }
 

@@ -191,16 +191,30 @@ RowTrait* row_traits(Jsonb* traits, TraitMerger* state, const TraitRules* rules,
 
 }  // namespace
 
-void read_trait_state(std::string_view bytes, TraitMerger* state, const char* what) {
+namespace {
+
+// Runs a reading of state bytes: malformed bytes are an error naming `what`.
+template <typename Read>
+void reading_state(const char* what, Read read) {
     char why[128] = "";
     guarded([&] {
         try {
-            *state = TraitMerger::read(bytes);
+            read();
         } catch (const std::runtime_error& e) {
             snprintf(why, sizeof why, "%s", e.what());
         }
     });
     if (why[0] != '\0') corrupt_aggregate_state(what, why);
+}
+
+}  // namespace
+
+void read_trait_state(std::string_view bytes, TraitMerger* state, const char* what) {
+    reading_state(what, [&] { *state = TraitMerger::read(bytes); });
+}
+
+void merge_trait_state(std::string_view bytes, TraitMerger* state, const char* what) {
+    reading_state(what, [&] { state->merge(bytes); });
 }
 
 bytea* trait_state_bytes(const TraitMerger& state) {

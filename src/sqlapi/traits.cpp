@@ -46,6 +46,38 @@ const TraitRules* rules_for(FunctionCallInfo fcinfo, int32 workspace) {
 
 TraitMerger* new_state(MemoryContext context) { return make_context_owned<TraitMerger>(context)->object; }
 
+// The aggregate's state: a merge state of its own, or (`spare`) a parallel worker's state in its
+// byte form, as deserialisation leaves it for the one combine call that folds it in (both in
+// memory reset after each input row), not read into a state of its own first.
+struct MergeState {
+    TraitMerger* merger;
+    bytea* spare;
+};
+
+MergeState* new_merge_state(MemoryContext context) {
+    auto* state = static_cast<MergeState*>(MemoryContextAllocZero(context, sizeof(MergeState)));
+    state->merger = new_state(context);
+    return state;
+}
+MergeState* merge_state_arg(FunctionCallInfo fcinfo, int n) {
+    return PG_ARGISNULL(n) ? nullptr : reinterpret_cast<MergeState*>(PG_GETARG_POINTER(n));
+}
+
+std::string_view bytes_of(bytea* data) { return std::string_view(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)); }
+void read_bytea(bytea* data, TraitMerger* state) { read_trait_state(bytes_of(data), state, "cdp.merge_traits"); }
+void merge_bytea(bytea* data, TraitMerger* state) { merge_trait_state(bytes_of(data), state, "cdp.merge_traits"); }
+
+// The merge state of an aggregate state (final and serialise functions are not given spare
+// bytes by PostgreSQL, but are ready for them).
+TraitMerger* merger_of(MergeState* state) {
+    if (state->merger == nullptr) {
+        state->merger = new_state(CurrentMemoryContext);
+        read_bytea(state->spare, state->merger);
+        state->spare = nullptr;
+    }
+    return state->merger;
+}
+
 }  // namespace
 
 }  // namespace cdp::pg
@@ -55,8 +87,8 @@ using namespace cdp::pg;
 
 Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
     MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
-    auto* state = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
-    if (state == nullptr) state = new_state(context);
+    MergeState* state = merge_state_arg(fcinfo, 0);
+    if (state == nullptr) state = new_merge_state(context);
     if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(state);  // no traits, or no time to order them by
     Jsonb* traits = PG_GETARG_JSONB_P(1);
     if (!JB_ROOT_IS_OBJECT(traits))
@@ -73,31 +105,31 @@ Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
     if (source != nullptr) from.source = std::string_view(VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source));
     if (event_id != nullptr) from.event_id = std::string_view(VARDATA_ANY(event_id), VARSIZE_ANY_EXHDR(event_id));
     const TraitRules* rules = rules_for(fcinfo, workspace);
-    add_jsonb_traits(state, traits, *rules, ts, priority, from);
+    add_jsonb_traits(state->merger, traits, *rules, ts, priority, from);
     PG_RETURN_POINTER(state);
 }
 
 Datum cdp_merge_traits_combine(PG_FUNCTION_ARGS) {
     MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
-    auto* a = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0));
-    auto* b = PG_ARGISNULL(1) ? nullptr : reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(1));
+    MergeState* a = merge_state_arg(fcinfo, 0);
+    MergeState* b = merge_state_arg(fcinfo, 1);
     if (b == nullptr) {
         if (a == nullptr) PG_RETURN_NULL();
         PG_RETURN_POINTER(a);
     }
-    if (a == nullptr) a = new_state(context);
-    guarded([&] {
-        TraitMerger copy = *b;  // the second state is left as it was
-        a->merge(std::move(copy));
-    });
+    if (a == nullptr) a = new_merge_state(context);
+    if (b->spare != nullptr) {
+        merge_bytea(b->spare, a->merger);
+    } else {
+        guarded([&] {
+            TraitMerger copy = *b->merger;  // a state the caller keeps is left as it was
+            a->merger->merge(std::move(copy));
+        });
+    }
     PG_RETURN_POINTER(a);
 }
 
 namespace {
-
-void read_bytea(bytea* data, TraitMerger* state) {
-    read_trait_state(std::string_view(VARDATA_ANY(data), VARSIZE_ANY_EXHDR(data)), state, "cdp.merge_traits");
-}
 
 // A survivor's JSON text (jsonb's own output of the value) as a JsonbValue to push. Strings
 // without escapes and the literals are taken as they stand; numbers go through numeric_in, so
@@ -176,16 +208,18 @@ Datum record_of(FunctionCallInfo fcinfo, const TraitMerger* state) {
 
 }  // namespace
 
+// The bytes as they are: combine folds them in (the state is in the memory PostgreSQL gives
+// deserialisation, reset after each input row).
 Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
-    MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
-    TraitMerger* state = new_state(context);
-    read_bytea(PG_GETARG_BYTEA_PP(0), state);
+    (void)aggregate_context(fcinfo, "a support function of cdp.merge_traits");
+    auto* state = static_cast<MergeState*>(palloc0(sizeof(MergeState)));
+    state->spare = PG_GETARG_BYTEA_PP(0);
     PG_RETURN_POINTER(state);
 }
 
 Datum cdp_merge_traits_final(PG_FUNCTION_ARGS) {
     if (PG_ARGISNULL(0)) PG_RETURN_NULL();
-    PG_RETURN_DATUM(record_of(fcinfo, reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0))));
+    PG_RETURN_DATUM(record_of(fcinfo, merger_of(merge_state_arg(fcinfo, 0))));
 }
 
 // cdp_internal.traits_of(state bytea): the golden record a stored state stands for.
@@ -236,14 +270,12 @@ Datum cdp_trait_sources_of(PG_FUNCTION_ARGS) {
 // profiles found to be one person).
 Datum cdp_merge_trait_states(PG_FUNCTION_ARGS) {
     TraitMerger* a = new_state(CurrentMemoryContext);
-    TraitMerger* b = new_state(CurrentMemoryContext);
     read_bytea(PG_GETARG_BYTEA_PP(0), a);
-    read_bytea(PG_GETARG_BYTEA_PP(1), b);
-    guarded([&] { a->merge(std::move(*b)); });
+    merge_bytea(PG_GETARG_BYTEA_PP(1), a);
     PG_RETURN_BYTEA_P(trait_state_bytes(*a));
 }
 
 Datum cdp_merge_traits_serialize(PG_FUNCTION_ARGS) {
-    PG_RETURN_BYTEA_P(trait_state_bytes(*reinterpret_cast<TraitMerger*>(PG_GETARG_POINTER(0))));
+    PG_RETURN_BYTEA_P(trait_state_bytes(*merger_of(merge_state_arg(fcinfo, 0))));
 }
 

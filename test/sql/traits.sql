@@ -65,8 +65,10 @@ SELECT cdp_internal.traits_of(cdp_internal.merge_trait_states(
          (SELECT cdp_internal.merge_traits_state(traits, ts, priority, :ws, NULL, NULL) FROM sarah_sources)))
        = (SELECT cdp.merge_traits(traits, ts, priority, :ws)
           FROM (SELECT * FROM sarah_sources UNION ALL SELECT * FROM second_device) s) AS merged_states_agree;
-SELECT cdp_internal.traits_of('\x0102'::bytea);
+-- Bytes cut short (format 2, one trait, then nothing), and bytes of another format.
+SELECT cdp_internal.traits_of('\x0201'::bytea);
 \echo :LAST_ERROR_SQLSTATE
+SELECT cdp_internal.traits_of('\x0102'::bytea);
 
 -- Parallel plans combine partial records and agree with a serial run (few, large groups: where
 -- splitting the work pays, and the planner does it).

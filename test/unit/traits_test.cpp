@@ -139,6 +139,20 @@ TEST(Traits, StateRoundTripsThroughBytes) {
     EXPECT_THROW(TraitMerger::read(bytes), std::runtime_error);
 }
 
+// Hand-made states: format 2, a count of traits, then per trait its key and flags (0: latest,
+// no value yet).
+TEST(Traits, StateBytesAreChecked) {
+    using namespace std::string_literals;
+    EXPECT_TRUE(TraitMerger::read("\x02\x02\x01k\x00\x01m\x00"s).result().empty());
+    EXPECT_EQ(TraitMerger::read("\x02\x02\x01k\x00\x01m\x00"s).write(), "\x02\x02\x01k\x00\x01m\x00"s);
+    EXPECT_THROW(TraitMerger::read("\x02\x02\x01m\x00\x01k\x00"s), std::runtime_error);  // out of order
+    EXPECT_THROW(TraitMerger::read("\x02\x02\x01k\x00\x01k\x00"s), std::runtime_error);  // twice
+    EXPECT_THROW(TraitMerger::read("\x02\xff\xff\xff\xff\x0f\x01k\x00"s), std::runtime_error);  // 4G traits
+    EXPECT_THROW(TraitMerger::read("\x02\x01\x01k\x10"s), std::runtime_error);  // a priority but no value
+    EXPECT_THROW(TraitMerger::read("\x02\x01\x01k\x07"s), std::runtime_error);  // rule 7 does not exist
+    EXPECT_THROW(TraitMerger::read("\x02\x01\x85k\x00"s), std::runtime_error);  // a key's length cut short
+}
+
 // Parallel workers split the rows any way and combine in any order: the record is the same.
 TEST(Traits, AnySplitGivesTheSameRecord) {
     std::mt19937 rng(42);
@@ -167,9 +181,14 @@ TEST(Traits, AnySplitGivesTheSameRecord) {
         size_t cut = rng() % (rows.size() + 1);
         TraitMerger left = merged({rows.begin(), rows.begin() + static_cast<long>(cut)});
         TraitMerger right = merged({rows.begin() + static_cast<long>(cut), rows.end()});
+        TraitMerger left_alone = left;
         TraitMerger combined = TraitMerger::read(right.write());
         combined.merge(std::move(left));
         ASSERT_EQ(combined.result(), whole.result()) << "round " << round;
+        TraitMerger into_empty;  // the first state a combine gets for a group
+        into_empty.merge(TraitMerger::read(left_alone.write()));
+        into_empty.merge(std::move(right));
+        ASSERT_EQ(into_empty.result(), whole.result()) << "round " << round;
     }
 }
 

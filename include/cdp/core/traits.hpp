@@ -87,6 +87,9 @@ public:
     bool may_matter(std::string_view key, Micros ts, int priority) const { return may_matter(find(key), ts, priority); }
     // Folds another group's state in (parallel workers' partial states).
     void merge(TraitMerger&& other);
+    // The same for a state in its byte form (write()); throws std::runtime_error, having folded
+    // in part of it, when the bytes are malformed.
+    void merge(std::string_view bytes);
 
     // The golden record: (key, JSON text of the surviving value), by key.
     std::vector<std::pair<std::string, std::string>> result() const;
@@ -158,6 +161,8 @@ private:
     static bool better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b);
     static bool better(Survivorship rule, const Candidate& a, const Candidate& b);
     static void offer(Trait& t, const TraitValueView& v, Micros ts, int priority, Provenance from);
+    // Makes (ts, priority, v) the trait's best.
+    static void take(Trait& t, const TraitValueView& v, Micros ts, int priority, Provenance from);
 };
 
 }  // namespace cdp

@@ -28,6 +28,8 @@ void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules
 // A state read back from its bytes (a serialised aggregate state, or a stored profile record);
 // a clear error naming `what` when they are not one.
 void read_trait_state(std::string_view bytes, TraitMerger* state, const char* what);
+// The same, folded into a state (TraitMerger::merge).
+void merge_trait_state(std::string_view bytes, TraitMerger* state, const char* what);
 
 // A state's bytes as a bytea (palloc'd).
 bytea* trait_state_bytes(const TraitMerger& state);
