@@ -61,7 +61,6 @@ NODES=$(q -c "SELECT count(*) FROM (SELECT a FROM bench_edges UNION SELECT b FRO
 # The two short runs (ours, pgRouting) are timed three times and their medians compared: a
 # run of a third of a second moves by a third with what the machine does meanwhile. Label
 # propagation, which takes half a minute, runs once.
-three() { local runs=(); for _ in 1 2 3; do runs+=("$(timed "$1")"); done; echo "${runs[*]}"; }
 ours_runs=$(three "SELECT count(*) FROM cdp.connected_components('SELECT a, b FROM bench_edges');")
 ours=$(median $ours_runs)
 components=$(q -c "SELECT count(DISTINCT component) FROM cdp.connected_components('SELECT a, b FROM bench_edges')")

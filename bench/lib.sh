@@ -16,3 +16,15 @@ settle() {
 
 # The median of three or more numbers.
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# Runs the caller's `timed SQL` three times. Prints what the last run printed before its seconds
+# (a digest of what it made, say), then the three runs' seconds on one line.
+three() {
+  local runs=() out
+  for _ in 1 2 3; do
+    out=$(timed "$1")
+    runs+=("$(tail -1 <<<"$out")")
+  done
+  head -n -1 <<<"$out"
+  echo "${runs[*]}"
+}

@@ -35,17 +35,19 @@ CREATE TABLE bench_traits AS
   FROM generate_series(1, 1000000) i;
 VACUUM ANALYZE bench_traits;
 SQL
-ours=$(timed "SELECT profile, cdp.merge_traits(traits, ts) AS r FROM bench_traits GROUP BY profile")
-sql=$(timed "SELECT profile, jsonb_object_agg(key, value) AS r FROM (
+# Each side three times (one run varied by 20% between bench runs); the medians are compared.
+ours=$(three "SELECT profile, cdp.merge_traits(traits, ts) AS r FROM bench_traits GROUP BY profile")
+sql=$(three "SELECT profile, jsonb_object_agg(key, value) AS r FROM (
   SELECT DISTINCT ON (profile, key) profile, key, value FROM bench_traits, jsonb_each(traits)
   ORDER BY profile, key, ts DESC) latest GROUP BY profile")
-ours_s=$(tail -1 <<<"$ours"); sql_s=$(tail -1 <<<"$sql")
+ours_runs=$(tail -1 <<<"$ours"); sql_runs=$(tail -1 <<<"$sql")
+ours_s=$(median $ours_runs); sql_s=$(median $sql_runs)
 ours_a=$(tail -2 <<<"$ours" | head -1); sql_a=$(tail -2 <<<"$sql" | head -1)
 same=$([ "$ours_a" = "$sql_a" ] && echo "same records" || echo "records differ: SQL $sql_a")
-echo "golden-record-rebuild  ours=${ours_s}s  baseline=${sql_s}s (DISTINCT ON (profile, trait) ... jsonb_object_agg)  ratio=$(python3 -c "print(f'{$sql_s / max($ours_s, 0.001):.1f}')")  [1000000 trait rows, 5 traits each; ours: $ours_a; $same]"
+echo "golden-record-rebuild  ours=${ours_s}s  baseline=${sql_s}s (DISTINCT ON (profile, trait) ... jsonb_object_agg)  ratio=$(python3 -c "print(f'{$sql_s / max($ours_s, 0.001):.1f}')")  [1000000 trait rows, 5 traits each; ours: $ours_a; $same; medians of ${ours_runs// /, } s and ${sql_runs// /, } s]"
 # A bound: the same grouping with an aggregate that does nearly nothing (max(ts)). Any
 # aggregate over these groups costs at least this (a simpler one may even be planned more
 # cheaply), so no merge_traits can beat baseline / this.
-floor=$(tail -1 <<<"$(timed "SELECT profile, max(ts) AS r FROM bench_traits GROUP BY profile")")
+floor=$(median $(tail -1 <<<"$(three "SELECT profile, max(ts) AS r FROM bench_traits GROUP BY profile")"))
 echo "golden-record-rebuild-floor  max(ts) over the same groups: ${floor}s  [the scan and grouping any aggregate pays at least: no aggregate can reach more than $(python3 -c "print(f'{$sql_s / max($floor, 0.001):.1f}')")x here]"
 q -c "DROP TABLE bench_traits" >/dev/null

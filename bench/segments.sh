@@ -23,7 +23,9 @@ SELECT :ws, 1000000000 + p FROM generate_series(1, 1000000) p;
 INSERT INTO cdp.identifiers (workspace_id, id_type, id_value, profile_id, first_seen)
 SELECT :ws, 'user_id', 'bench-' || p, 1000000000 + p, now() FROM generate_series(1, 1000000) p;
 INSERT INTO cdp_internal.profile_state (workspace_id, profile_id, traits, first_seen, last_seen, computed)
-SELECT :ws, 1000000000 + p, '\x0100000000'::bytea, now() - interval '1 day', now(),
+SELECT :ws, 1000000000 + p,
+       (SELECT cdp_internal.merge_traits_state(NULL::jsonb, NULL::timestamptz, NULL, :ws, NULL, NULL)),  -- no traits yet
+       now() - interval '1 day', now(),
        cdp_internal.computed_state(:ws, NULL, now(), 'track', CASE WHEN (p + i) % 7 = 0 THEN 'Order Completed' ELSE 'Product Viewed' END,
                                    NULL, now() - interval '1 hour', p || '-' || i,
                                    jsonb_build_object('category', CASE WHEN (p * i) % 3 = 0 THEN 'Shoes' ELSE 'Sustainable Fashion' END),

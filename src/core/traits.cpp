@@ -311,8 +311,9 @@ void TraitMerger::merge(std::string_view bytes) {
     ByteReader in{bytes, "the merge state"};
     if (in.get<std::uint8_t>() != kFormat) throw std::runtime_error("unknown format of the merge state");
     auto traits = in.varint();
-    if (traits > bytes.size()) throw std::runtime_error("the merge state counts more traits than it has bytes");
-    if (traits_.empty()) traits_.reserve(traits);
+    if (traits > bytes.size() / 2)  // each takes two bytes at least: its key's length, its flags
+        throw std::runtime_error("the merge state counts more traits than it has bytes for");
+    if (traits_.empty()) traits_.reserve(std::min<std::uint64_t>(traits, 64));  // damaged bytes ask for no more
     std::string_view previous;
     size_t near = 0;
     for (std::uint64_t i = 0; i < traits; ++i) {
