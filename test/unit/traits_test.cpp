@@ -219,13 +219,18 @@ TEST(Traits, AnySplitGivesTheSameRecord) {
         TraitMerger left = merged({rows.begin(), rows.begin() + static_cast<long>(cut)});
         TraitMerger right = merged({rows.begin() + static_cast<long>(cut), rows.end()});
         TraitMerger left_alone = left;
-        TraitMerger combined = TraitMerger::read(right.write());
+        const std::string right_bytes = right.write();
+        TraitMerger combined = TraitMerger::read(right_bytes);
         combined.merge(std::move(left));
         ASSERT_EQ(combined.result(), whole.result()) << "round " << round;
         TraitMerger into_empty;  // the first state a combine gets for a group
         into_empty.merge(TraitMerger::read(left_alone.write()));
         into_empty.merge(std::move(right));
         ASSERT_EQ(into_empty.result(), whole.result()) << "round " << round;
+        // A worker's bytes folded into a state with rows of its own, as a later combine does.
+        left_alone.merge(std::string_view(right_bytes));
+        ASSERT_EQ(left_alone.result(), whole.result()) << "round " << round;
+        ASSERT_EQ(left_alone.write(), into_empty.write()) << "round " << round;
     }
 }
 
