@@ -118,7 +118,6 @@ bool TraitMerger::may_matter(size_t at, Micros ts, int priority) const {
 
 void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priority, Provenance from) {
     bool is_null = v.kind == TraitValue::Null;
-    Survivorship best_rule = t.rule;
     switch (t.rule) {
         case Survivorship::Union: {
             auto& members = tally_of(t).members;
@@ -131,7 +130,6 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
                 members.emplace(v.json);
             }
             if (is_null && before == members.size()) return;
-            best_rule = Survivorship::Latest;  // best: the latest contribution, for sources()
             break;
         }
         case Survivorship::MostFrequent:
@@ -141,7 +139,6 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
                 if (it != counts.end()) ++it->second;
                 else counts.emplace(std::string(v.json), 1);
             }
-            best_rule = Survivorship::Latest;
             break;
         case Survivorship::Max:
         case Survivorship::Min:
@@ -150,7 +147,7 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
         default:
             break;
     }
-    if (!t.has || better(best_rule, ts, priority, v, t.best)) take(t, v, ts, priority, from);
+    if (!t.has || better(best_rule_of(t.rule), ts, priority, v, t.best)) take(t, v, ts, priority, from);
 }
 
 void TraitMerger::take(Trait& t, const TraitValueView& v, Micros ts, int priority, Provenance from) {
@@ -188,9 +185,7 @@ void TraitMerger::merge(TraitMerger&& other) {
         }
         near = at + 1;
         Trait& mine = traits_[at];
-        Survivorship best_rule =
-            mine.rule == Survivorship::Union || mine.rule == Survivorship::MostFrequent ? Survivorship::Latest : mine.rule;
-        if (theirs.has && (!mine.has || better(best_rule, theirs.best, mine.best))) {
+        if (theirs.has && (!mine.has || better(best_rule_of(mine.rule), theirs.best, mine.best))) {
             mine.best = std::move(theirs.best);
             mine.has = true;
         }
@@ -260,7 +255,8 @@ std::vector<TraitSource> TraitMerger::sources() const {
 namespace {
 constexpr std::uint8_t kFormat = 2;
 // A trait's flags: its rule in the low bits, then which of the optional parts follow.
-constexpr std::uint8_t kRuleBits = 0x07, kHas = 0x08, kPriority = 0x10, kSource = 0x20, kEventId = 0x40, kTallied = 0x80;
+constexpr std::uint8_t kRuleBits = 0x07, kHas = 0x08, kPriority = 0x10, kSource = 0x20, kEventId = 0x40,
+                       kTallied = 0x80;
 }  // namespace
 
 // Compact, since parallel workers pass a state for nearly every group they saw a row of: per
@@ -338,9 +334,8 @@ void TraitMerger::merge(std::string_view bytes) {
             Provenance from;
             if (flags & kSource) from.source = in.short_text();
             if (flags & kEventId) from.event_id = in.short_text();
-            Survivorship best_rule =
-                mine.rule == Survivorship::Union || mine.rule == Survivorship::MostFrequent ? Survivorship::Latest : mine.rule;
-            if (!mine.has || better(best_rule, ts, priority, v, mine.best)) take(mine, v, ts, priority, from);
+            if (!mine.has || better(best_rule_of(mine.rule), ts, priority, v, mine.best))
+                take(mine, v, ts, priority, from);
         } else if (flags & (kPriority | kSource | kEventId)) {
             throw std::runtime_error("a trait of the merge state without a value says where its value came from");
         }

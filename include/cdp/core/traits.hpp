@@ -157,6 +157,11 @@ private:
     size_t lower(std::string_view key) const;
     // The trait's place, made (with the rule) when it has none.
     size_t place(std::string_view key, Survivorship rule, size_t near);
+    // The rule a trait's best is chosen by: its own, but the latest contribution for union and
+    // most_frequent (their best is the fallback and what sources() tells).
+    static Survivorship best_rule_of(Survivorship rule) {
+        return rule == Survivorship::Union || rule == Survivorship::MostFrequent ? Survivorship::Latest : rule;
+    }
     // Whether (ts, priority, value) beats the current best under the rule.
     static bool better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b);
     static bool better(Survivorship rule, const Candidate& a, const Candidate& b);
