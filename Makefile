@@ -18,8 +18,8 @@ OBJS = $(patsubst %.cpp,%.o,$(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/sq
 DATA = $(sort $(wildcard sql/cdp--*.sql))
 # -MMD: every object also records the headers it includes, so a changed header rebuilds its users.
 PG_CPPFLAGS = -I$(CURDIR)/include -MMD -MP
-PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer
-SHLIB_LINK = -lstdc++ -lre2 -lyaml-cpp
+PG_CXXFLAGS = -std=c++17 -pthread -Wno-register -fno-omit-frame-pointer
+SHLIB_LINK = -lstdc++ -lre2 -lyaml-cpp -pthread
 # No LLVM bitcode: JIT-inlining of C++ functions gains nothing here, and it would need clang.
 override with_llvm = no
 EXTRA_CLEAN = build $(OBJS:.o=.d) results regression.diffs regression.out output_iso

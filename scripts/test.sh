@@ -19,6 +19,13 @@ cmake --build build/asan --target cdp_unit_tests -j2 >/dev/null
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   build/asan/cdp_unit_tests --gtest_filter='-UserAgent.UapCore*' --gtest_brief=1
 
+# The core's one threaded part (connected components' helper thread) under ThreadSanitizer,
+# which exits non-zero on any race it sees.
+echo "== threaded unit tests under ThreadSanitizer"
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DCDP_TSAN=ON >/dev/null
+cmake --build build/tsan --target cdp_unit_tests -j2 >/dev/null
+build/tsan/cdp_unit_tests --gtest_filter='ComponentBuilder.*' --gtest_brief=1
+
 # Results stay in build/test-output for reading after a failure; the instances are removed.
 WORK="$REPO_ROOT/build/test-output"
 rm -rf "$WORK"

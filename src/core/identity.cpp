@@ -2,9 +2,17 @@
 
 #include <re2/re2.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <exception>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "cdp/core/error.hpp"
@@ -226,8 +234,10 @@ namespace {
 constexpr std::uint32_t kEmptySlot = 0xFFFFFFFFu;
 constexpr size_t kChunkBytes = 1 << 20;
 
+}  // namespace
+
 // A fast hash of short strings: eight bytes at a time, then a 64-bit finaliser (murmur3's fmix).
-std::uint32_t hash_bytes(std::string_view s) {
+std::uint32_t StringInterner::hash(std::string_view s) {
     const std::uint64_t k = 0x9E3779B97F4A7C15ull;
     std::uint64_t h = s.size() * k;
     size_t i = 0;
@@ -247,7 +257,6 @@ std::uint32_t hash_bytes(std::string_view s) {
     h ^= h >> 33;
     return static_cast<std::uint32_t>(h);
 }
-}  // namespace
 
 const char* StringInterner::store(std::string_view s) {
     std::uint32_t size = static_cast<std::uint32_t>(s.size());  // checked by the caller
@@ -275,7 +284,7 @@ void StringInterner::grow(size_t capacity) {
     for (std::uint32_t start = 0; start < refs_.size(); start += kBatch) {
         std::uint32_t end = static_cast<std::uint32_t>(std::min<size_t>(refs_.size(), start + kBatch));
         for (std::uint32_t id = start; id < end; ++id) {
-            hashes[id - start] = hash_bytes(name(id));
+            hashes[id - start] = hash(name(id));
             __builtin_prefetch(&slots_[hashes[id - start] & mask], 1);
         }
         for (std::uint32_t id = start; id < end; ++id) {
@@ -295,22 +304,24 @@ void StringInterner::reserve(size_t n) {
 
 std::uint32_t StringInterner::intern(std::string_view s) {
     if ((size() + 1) * 4 > slots_.size() * 3) grow();  // load factor at most 3/4: a smaller table misses the cache less
-    return intern_hashed(s, hash_bytes(s));
+    return intern_hashed(s, hash(s));
 }
 
-void StringInterner::intern_many(const std::string_view* in, size_t n, std::uint32_t* out) {
+void StringInterner::intern_many(const std::string_view* in, size_t n, std::uint32_t* out,
+                                 const std::uint32_t* hashes) {
     while ((size() + n) * 4 > slots_.size() * 3) grow();  // no growth inside the batch
     // Hash everything and ask for the slots first: the table's cache misses then overlap
     // instead of coming one after the other.
-    std::uint32_t hashes[kBatch];
+    std::uint32_t own[kBatch];
     size_t mask = slots_.size() - 1;
     for (size_t start = 0; start < n; start += kBatch) {
         size_t m = std::min(kBatch, n - start);
+        const std::uint32_t* h = hashes != nullptr ? hashes + start : own;
         for (size_t k = 0; k < m; ++k) {
-            hashes[k] = hash_bytes(in[start + k]);
-            __builtin_prefetch(&slots_[hashes[k] & mask]);
+            if (hashes == nullptr) own[k] = hash(in[start + k]);
+            __builtin_prefetch(&slots_[h[k] & mask]);
         }
-        for (size_t k = 0; k < m; ++k) out[start + k] = intern_hashed(in[start + k], hashes[k]);
+        for (size_t k = 0; k < m; ++k) out[start + k] = intern_hashed(in[start + k], h[k]);
     }
 }
 
@@ -330,6 +341,182 @@ std::uint32_t StringInterner::intern_hashed(std::string_view s, std::uint32_t h)
     refs_.push_back(store(s));
     slots_[i] = Slot{id, h};
     return id;
+}
+
+// ---- components of an edge stream -------------------------------------------------------------
+
+// The helper thread and what it shares with the caller (under `mutex`).
+struct ComponentBuilder::Helper {
+    static constexpr size_t kMaxBatches = 4;  // in flight: filled, queued, being added, spare
+    std::mutex mutex;
+    std::condition_variable work, freed;
+    std::deque<std::unique_ptr<Batch>> queue;   // handed off, added in order
+    std::vector<std::unique_ptr<Batch>> spare;  // added, to be filled again
+    size_t batches = 1;                          // made in all (the caller's current one)
+    bool done = false;                           // no more batches will come
+    bool abandon = false;                        // stop at once: the caller is going away
+    std::exception_ptr error;                    // what add_batch threw; the helper stopped
+    std::thread thread;
+};
+
+ComponentBuilder::ComponentBuilder(const IdentityRules* rules, bool helper)
+    : rules_(rules), current_(std::make_unique<Batch>()), helper_allowed_(helper) {}
+
+ComponentBuilder::~ComponentBuilder() {
+    if (!helper_started_) return;
+    {
+        std::lock_guard<std::mutex> lock(helper_->mutex);
+        helper_->abandon = true;
+    }
+    helper_->work.notify_one();
+    if (helper_->thread.joinable()) helper_->thread.join();
+}
+
+void ComponentBuilder::reserve(size_t edges) {
+    names_.reserve(edges + edges / 4);
+    uf_.reserve(edges + edges / 4);
+    blocked_.reserve(edges + edges / 4);
+}
+
+void ComponentBuilder::add_edge(std::string_view a, std::string_view b) {
+    Batch& c = *current_;
+    // Edge lists are often grouped by one end (a person's identifiers one after another): an
+    // end equal to the same end of the edge before takes that edge's id, with no lookup. The
+    // others are hashed here, where their bytes are at hand (and not on the helper's thread).
+    size_t k = c.ends.size();
+    for (std::string_view v : {a, b}) {
+        bool repeat = k >= 2 && v == std::string_view(c.bytes).substr(c.ends[k - 2], c.ends[k - 1] - c.ends[k - 2]);
+        c.ends.push_back(c.bytes.size());
+        c.bytes.append(v);
+        c.repeats.push_back(repeat);
+        if (!repeat) c.hashes.push_back(StringInterner::hash(v));
+        ++k;
+    }
+    if (c.ends.size() >= 2 * kBatchEdges || c.bytes.size() >= kBatchBytes) hand_off();
+}
+
+void ComponentBuilder::add_batch(Batch& b) {
+    size_t n = b.ends.size();
+    b.ends.push_back(b.bytes.size());
+    std::string_view all(b.bytes);
+    views_.clear();
+    for (size_t k = 0; k < n; ++k)
+        if (!b.repeats[k]) views_.push_back(all.substr(b.ends[k], b.ends[k + 1] - b.ends[k]));
+    looked_up_.resize(views_.size());
+    names_.intern_many(views_.data(), views_.size(), looked_up_.data(), b.hashes.data());
+    ids_.resize(n);
+    for (size_t k = 0, j = 0; k < n; ++k) ids_[k] = b.repeats[k] ? ids_[k - 2] : looked_up_[j++];
+    while (uf_.count() < names_.size()) {
+        std::string_view name = names_.name(static_cast<std::uint32_t>(uf_.count()));
+        uf_.add();
+        blocked_.push_back(rules_ != nullptr && !rules_->refusal("", name).empty());
+    }
+    for (size_t k = 0; k + 1 < n; k += 2)
+        if (!blocked_[ids_[k]] && !blocked_[ids_[k + 1]]) uf_.unite(ids_[k], ids_[k + 1]);
+    b.bytes.clear();
+    b.ends.clear();
+    b.repeats.clear();
+    b.hashes.clear();
+}
+
+void ComponentBuilder::start_helper() {
+    helper_allowed_ = false;  // one try
+    helper_ = std::make_unique<Helper>();
+    // The thread starts with every signal blocked (it inherits this mask), so that the host's
+    // handlers keep running on the host's own thread.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    try {
+        helper_->thread = std::thread([this] { run_helper(); });
+        helper_started_ = true;
+    } catch (const std::system_error&) {
+        helper_.reset();  // no thread to be had: the batches are added here
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void ComponentBuilder::run_helper() {
+    Helper& h = *helper_;
+    for (;;) {
+        std::unique_ptr<Batch> b;
+        {
+            std::unique_lock<std::mutex> lock(h.mutex);
+            h.work.wait(lock, [&] { return h.abandon || h.done || !h.queue.empty(); });
+            if (h.abandon || h.queue.empty()) return;
+            b = std::move(h.queue.front());
+            h.queue.pop_front();
+        }
+        try {
+            add_batch(*b);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(h.mutex);
+            h.error = std::current_exception();
+            h.freed.notify_all();
+            return;
+        }
+        {
+            std::lock_guard<std::mutex> lock(h.mutex);
+            h.spare.push_back(std::move(b));
+        }
+        h.freed.notify_one();
+    }
+}
+
+void ComponentBuilder::hand_off() {
+    if (!helper_started_ && helper_allowed_) start_helper();
+    if (!helper_started_) {
+        add_batch(*current_);
+        return;
+    }
+    Helper& h = *helper_;
+    std::unique_lock<std::mutex> lock(h.mutex);
+    if (h.error) std::rethrow_exception(h.error);
+    h.queue.push_back(std::move(current_));
+    h.work.notify_one();
+    if (h.spare.empty() && h.batches < Helper::kMaxBatches) {
+        ++h.batches;
+        current_ = std::make_unique<Batch>();
+        return;
+    }
+    h.freed.wait(lock, [&] { return !h.spare.empty() || h.error; });
+    if (h.error) {
+        current_ = std::make_unique<Batch>();
+        std::rethrow_exception(h.error);
+    }
+    current_ = std::move(h.spare.back());
+    h.spare.pop_back();
+}
+
+void ComponentBuilder::finish() {
+    if (!helper_started_) {
+        if (!current_->ends.empty()) add_batch(*current_);
+        return;
+    }
+    Helper& h = *helper_;
+    {
+        std::lock_guard<std::mutex> lock(h.mutex);
+        if (!current_->ends.empty()) {
+            h.queue.push_back(std::move(current_));
+            current_ = std::make_unique<Batch>();
+        }
+        h.done = true;
+    }
+    h.work.notify_one();
+    h.thread.join();
+    if (h.error) std::rethrow_exception(h.error);
+}
+
+std::vector<std::uint32_t> ComponentBuilder::smallest_names() {
+    std::vector<std::uint32_t> label(names_.size(), UINT32_MAX);
+    for (size_t i = 0; i < names_.size(); ++i) {
+        if ((i & 0xFFFF) == 0) check_for_cancel();
+        std::string_view name = names_.name(static_cast<std::uint32_t>(i));
+        std::uint32_t& best = label[uf_.find(i)];
+        if (best == UINT32_MAX || name < names_.name(best)) best = static_cast<std::uint32_t>(i);
+    }
+    for (size_t i = 0; i < names_.size(); ++i) label[i] = label[uf_.find(i)];
+    return label;
 }
 
 // ---- identity graph -------------------------------------------------------------------------

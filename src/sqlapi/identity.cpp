@@ -15,6 +15,10 @@
 #include "cdp/pg/spi.hpp"
 
 extern "C" {
+#include "optimizer/cost.h"
+}
+
+extern "C" {
 PGDLLEXPORT Datum cdp_normalise_identifier(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cdp_explain_identity(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum cdp_unlink(PG_FUNCTION_ARGS);
@@ -94,62 +98,10 @@ void return_parts(FunctionCallInfo fcinfo, const ProfilePart* parts, int n) {
     }
 }
 
+// The graph being built, and the rules it applies (which must outlive it).
 struct Components {
-    StringInterner names;
-    UnionFind uf;
     std::unique_ptr<IdentityRules> rules;
-    std::vector<bool> blocked;
-    // Edges not yet added: their ends' bytes back to back, added a batch at a time so that the
-    // interner's lookups overlap (StringInterner::intern_many).
-    std::string pending;
-    std::vector<size_t> ends;  // offsets into pending, two per edge, and the end
-    std::vector<std::string_view> views;  // the ends to look up
-    std::vector<bool> repeats;             // per end: the same as the row before's
-    std::vector<std::uint32_t> looked_up, ids;
-
-    // Room for about `edges` edges (their nodes: people have a handful of identifiers each).
-    void reserve(size_t edges) {
-        names.reserve(edges + edges / 4);
-        uf.reserve(edges + edges / 4);
-        blocked.reserve(edges + edges / 4);
-    }
-
-    void add_edge(std::string_view a, std::string_view b) {
-        ends.push_back(pending.size());
-        pending.append(a);
-        ends.push_back(pending.size());
-        pending.append(b);
-        if (ends.size() >= 2 * StringInterner::kBatch) flush();
-    }
-
-    void flush() {
-        size_t n = ends.size();
-        ends.push_back(pending.size());
-        // Edge lists are often grouped by one end (a person's identifiers one after another): an
-        // end equal to the same column of the row before takes that row's id, with no lookup.
-        views.clear();
-        repeats.assign(n, false);
-        for (size_t k = 0; k < n; ++k) {
-            std::string_view v = std::string_view(pending).substr(ends[k], ends[k + 1] - ends[k]);
-            if (k >= 2 && v == std::string_view(pending).substr(ends[k - 2], ends[k - 1] - ends[k - 2]))
-                repeats[k] = true;
-            else
-                views.push_back(v);
-        }
-        looked_up.resize(views.size());
-        names.intern_many(views.data(), views.size(), looked_up.data());
-        ids.resize(n);
-        for (size_t k = 0, j = 0; k < n; ++k) ids[k] = repeats[k] ? ids[k - 2] : looked_up[j++];
-        while (uf.count() < names.size()) {
-            std::string_view name = names.name(static_cast<std::uint32_t>(uf.count()));
-            uf.add();
-            blocked.push_back(rules && !rules->refusal("", name).empty());
-        }
-        for (size_t k = 0; k + 1 < n; k += 2)
-            if (!blocked[ids[k]] && !blocked[ids[k + 1]]) uf.unite(ids[k], ids[k + 1]);
-        pending.clear();
-        ends.clear();
-    }
+    std::unique_ptr<ComponentBuilder> graph;
 };
 
 // Receives the edges query's rows: each row's two ends, as text, go into the graph.
@@ -197,7 +149,7 @@ bool receive_edge(TupleTableSlot* slot, DestReceiver* self) {
         }
     }
     Components* c = r->components;
-    guarded([&] { c->add_edge(ends[0], ends[1]); });
+    guarded([&] { c->graph->add_edge(ends[0], ends[1]); });
     MemoryContextSwitchTo(old);
     MemoryContextReset(r->row_context);
     return true;
@@ -389,6 +341,9 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
         IdentityRules* rules = load_identity_rules(workspace, call_context);
         guarded([&] { c->rules = std::make_unique<IdentityRules>(std::move(*rules)); });
     }
+    // A second core reads no rows but interns and unites them, while this backend reads the next
+    // ones: when the DBA allows a query more than one process (max_parallel_workers_per_gather).
+    guarded([&] { c->graph = std::make_unique<ComponentBuilder>(c->rules.get(), max_parallel_workers_per_gather > 0); });
     // The rows go straight from the executor into the graph, through a DestReceiver: no copy
     // of each row into an SPI tuple table.
     EdgeReceiver receiver;
@@ -416,7 +371,7 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
         }
         ReleaseCachedPlan(cached, nullptr);  // an unsaved plan: SPI took it without a resource owner
     }
-    guarded([&] { c->reserve(static_cast<size_t>(std::min(estimate, 50e6))); });
+    guarded([&] { c->graph->reserve(static_cast<size_t>(std::min(estimate, 50e6))); });
     SPIExecuteOptions options;
     memset(&options, 0, sizeof options);
     options.read_only = true;
@@ -426,7 +381,7 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
         ereport(ERROR, (errcode(ERRCODE_SYNTAX_ERROR), errmsg("cannot run the edges query"),
                         errdetail("SPI_execute_plan_extended failed with %s.", SPI_result_code_string(rc)),
                         errhint("Pass a SELECT that yields two columns, the identifiers at each end of an edge.")));
-    guarded([&] { c->flush(); });
+    guarded([&] { c->graph->finish(); });
     if (!receiver.started)
         ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE), errmsg("the edges query returned no rows at all"),
                         errdetail("It is not a query that returns rows (perhaps a utility statement)."),
@@ -434,17 +389,11 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
     spi_finish();
     // The component of a node: the smallest node name in it.
     std::vector<std::uint32_t>* label = make_context_owned<std::vector<std::uint32_t>>(call_context)->object;
-    size_t count = 0, longest = 0;
+    const StringInterner& names = c->graph->names();
+    size_t count = names.size(), longest = 0;
     guarded([&] {
-        count = c->names.size();
-        label->assign(count, UINT32_MAX);
-        for (size_t i = 0; i < count; ++i) {
-            if ((i & 0xFFFF) == 0) check_for_cancel();
-            std::string_view name = c->names.name(static_cast<std::uint32_t>(i));
-            longest = std::max(longest, name.size());
-            std::uint32_t& best = (*label)[c->uf.find(i)];
-            if (best == UINT32_MAX || name < c->names.name(best)) best = static_cast<std::uint32_t>(i);
-        }
+        *label = c->graph->smallest_names();
+        for (size_t i = 0; i < count; ++i) longest = std::max(longest, names.name(static_cast<std::uint32_t>(i)).size());
     });
     // Two text values rewritten for every row (the tuplestore copies them).
     auto* node_text = static_cast<text*>(palloc(VARHDRSZ + longest));
@@ -453,8 +402,8 @@ Datum cdp_connected_components(PG_FUNCTION_ARGS) {
     bool nulls[2] = {false, false};
     for (size_t i = 0; i < count; ++i) {
         if ((i & 0xFFFF) == 0) CHECK_FOR_INTERRUPTS();
-        std::string_view node = c->names.name(static_cast<std::uint32_t>(i));
-        std::string_view comp = c->names.name((*label)[c->uf.find(i)]);
+        std::string_view node = names.name(static_cast<std::uint32_t>(i));
+        std::string_view comp = names.name((*label)[i]);
         SET_VARSIZE(node_text, VARHDRSZ + node.size());
         memcpy(VARDATA(node_text), node.data(), node.size());
         SET_VARSIZE(comp_text, VARHDRSZ + comp.size());

@@ -93,6 +93,25 @@ ORDER BY node;
 SELECT node, component FROM cdp.connected_components('SELECT g, g + 1 FROM generate_series(1, 5, 2) g') ORDER BY node;
 SELECT count(*) AS no_rows FROM cdp.connected_components('SELECT 1::text, 2::text WHERE false');
 
+-- Many edges (batches are handed to a second thread when max_parallel_workers_per_gather allows
+-- it): 30000 edges of chains n1-n2-...-n100, n101-...-n200, ... (one edge in 100 left out, so
+-- 300 chains of 100 nodes), read in an order that mixes them. Each node's component is the
+-- smallest name (bytewise) of its chain, as SQL computes it; with one process the answer is the same.
+CREATE TEMP TABLE chain_edges AS
+  SELECT 'n' || g AS a, 'n' || (g + 1) AS b FROM generate_series(1, 30000) g WHERE g % 100 <> 0
+  ORDER BY hashint4(g);
+CREATE TEMP TABLE chain_expected AS
+  SELECT 'n' || g AS node, min(('n' || g) COLLATE "C") OVER (PARTITION BY (g - 1) / 100) AS component
+  FROM generate_series(1, 30000) g;
+SELECT count(*) AS nodes, count(DISTINCT component) AS components,
+       count(*) FILTER (WHERE (node, component) NOT IN (SELECT * FROM chain_expected)) AS wrong
+FROM cdp.connected_components('SELECT a, b FROM chain_edges');
+SET max_parallel_workers_per_gather = 0;
+SELECT count(*) AS nodes, count(DISTINCT component) AS components,
+       count(*) FILTER (WHERE (node, component) NOT IN (SELECT * FROM chain_expected)) AS wrong
+FROM cdp.connected_components('SELECT a, b FROM chain_edges');
+RESET max_parallel_workers_per_gather;
+
 -- Bad calls: clear errors, and the session goes on.
 SELECT * FROM cdp.unlink('user_id', 'sarah', 'user_id', 'nobody');
 SELECT * FROM cdp.explain_identity('email', 'not-an-email');

@@ -254,6 +254,99 @@ TEST(StringInterner, ManyAtOnceAgreesWithOneByOne) {
     EXPECT_EQ(many.size(), one.size());
 }
 
+// Components of a stream of edges against a reference (a map of node names, merged by hand),
+// with and without the helper thread: a grouped edge list (repeated ends), junk values the rules
+// block, edges in many batches. Each node's component is the smallest node name in it.
+namespace {
+
+std::map<std::string, std::string> reference_components(const std::vector<std::pair<std::string, std::string>>& edges,
+                                                        const IdentityRules* rules) {
+    std::map<std::string, std::string> parent;
+    auto find = [&](std::string x) {
+        while (parent[x] != x) x = parent[x];
+        return x;
+    };
+    auto blocked = [&](const std::string& v) { return rules != nullptr && !rules->refusal("", v).empty(); };
+    for (const auto& [a, b] : edges) {
+        for (const std::string& v : {a, b})
+            if (parent.count(v) == 0) parent[v] = v;
+        if (blocked(a) || blocked(b)) continue;
+        std::string ra = find(a), rb = find(b);
+        if (ra != rb) parent[std::max(ra, rb)] = std::min(ra, rb);  // the smaller name is the root
+    }
+    std::map<std::string, std::string> component;
+    for (const auto& [node, p] : parent) component[node] = find(node);
+    return component;
+}
+
+std::map<std::string, std::string> built_components(const std::vector<std::pair<std::string, std::string>>& edges,
+                                                    const IdentityRules* rules, bool helper, bool* helped) {
+    ComponentBuilder graph(rules, helper);
+    graph.reserve(edges.size() / 8);  // too small: the graph grows as it goes
+    for (const auto& [a, b] : edges) graph.add_edge(a, b);
+    graph.finish();
+    *helped = graph.helped();
+    std::vector<std::uint32_t> label = graph.smallest_names();
+    std::map<std::string, std::string> component;
+    for (std::uint32_t i = 0; i < graph.names().size(); ++i)
+        component[std::string(graph.names().name(i))] = std::string(graph.names().name(label[i]));
+    return component;
+}
+
+}  // namespace
+
+TEST(ComponentBuilder, AgreesWithReferenceWithAndWithoutHelper) {
+    IdentityRules rules;
+    std::mt19937 rng(7);
+    for (int round = 0; round < 3; ++round) {
+        // People with a user id and a few anonymous ids, edges grouped by person (repeated first
+        // ends), some ids shared between people (merging them), some junk ("null", "0").
+        std::vector<std::pair<std::string, std::string>> edges;
+        int people = 3000 + 4000 * round;
+        for (int p = 0; p < people; ++p) {
+            std::string user = "u" + std::to_string(p);
+            int anons = 1 + static_cast<int>(rng() % 5);
+            for (int k = 0; k < anons; ++k) edges.emplace_back(user, "a" + std::to_string(p) + "." + std::to_string(k));
+            if (rng() % 20 == 0) edges.emplace_back(user, "a" + std::to_string(rng() % people) + ".0");
+            if (rng() % 50 == 0) edges.emplace_back(user, rng() % 2 ? "null" : "0");
+        }
+        std::shuffle(edges.begin() + edges.size() / 2, edges.end(), rng);  // the second half in no order
+        ASSERT_GT(edges.size(), 2 * ComponentBuilder::kBatchEdges);
+        const IdentityRules* none = nullptr;
+        for (const IdentityRules* r : {none, static_cast<const IdentityRules*>(&rules)}) {
+            std::map<std::string, std::string> expected = reference_components(edges, r);
+            bool helped = true;
+            EXPECT_EQ(built_components(edges, r, false, &helped), expected) << round;
+            EXPECT_FALSE(helped);
+            EXPECT_EQ(built_components(edges, r, true, &helped), expected) << round;
+            EXPECT_TRUE(helped);  // the threaded path is the one tested
+            // Junk joins nobody when the rules apply, and everybody who shares it when not.
+            if (r != nullptr && expected.count("null") > 0) {
+                EXPECT_EQ(expected["null"], "null");
+            }
+        }
+    }
+}
+
+// A small stream stays on the caller's thread; a builder dropped with batches in flight (a
+// cancelled query) stops its helper and frees everything.
+TEST(ComponentBuilder, SmallStreamsNeedNoHelperAndAnAbandonedOneStops) {
+    ComponentBuilder small(nullptr, true);
+    small.add_edge("a", "b");
+    small.add_edge("b", "c");
+    small.finish();
+    EXPECT_FALSE(small.helped());
+    EXPECT_EQ(small.names().size(), 3u);
+    std::vector<std::uint32_t> label = small.smallest_names();
+    EXPECT_EQ(label, (std::vector<std::uint32_t>{0, 0, 0}));
+    for (int round = 0; round < 20; ++round) {
+        ComponentBuilder dropped(nullptr, true);
+        for (size_t e = 0; e < 10 * ComponentBuilder::kBatchEdges; ++e)
+            dropped.add_edge("n" + std::to_string(e), "n" + std::to_string(e + 1));
+        EXPECT_TRUE(dropped.helped());
+    }  // no finish(): the destructor joins the helper
+}
+
 TEST(Identity, EventIdentifiersStrongestFirstWithCustomTypes) {
     IdentityRules rules;
     rules.set_type({"crm_id", 2, 1, "", "", "crmId"});

@@ -113,8 +113,10 @@ class StringInterner {
 public:
     // The id of s, adding it when new.
     std::uint32_t intern(std::string_view s);
-    // The ids of n strings at once (faster for many: the lookups' cache misses overlap).
-    void intern_many(const std::string_view* in, size_t n, std::uint32_t* out);
+    // The ids of n strings at once (faster for many: the lookups' cache misses overlap). With
+    // `hashes`, each string's hash() as computed before (where its bytes were at hand).
+    void intern_many(const std::string_view* in, size_t n, std::uint32_t* out, const std::uint32_t* hashes = nullptr);
+    static std::uint32_t hash(std::string_view s);
     static constexpr size_t kBatch = 64;
     // The bytes of an id (stable for the interner's lifetime).
     std::string_view name(std::uint32_t id) const {
@@ -139,6 +141,64 @@ private:
     size_t chunk_used_ = 0, chunk_size_ = 0;
     std::vector<const char*> refs_;  // by id: where its string is
     std::vector<Slot> slots_;
+};
+
+// The connected components of a stream of edges between string identifiers (what
+// cdp.connected_components computes): each end interned as a dense id, each edge a union. Edges
+// are kept back to back and added a batch at a time. With a helper thread the batches are added
+// there while the caller reads the next edges: the helper touches only this object's memory,
+// runs with every signal blocked, and is joined by finish() or the destructor.
+class ComponentBuilder {
+public:
+    // rules: when given, an end the rules refuse (untyped: the blocklist) links nothing.
+    explicit ComponentBuilder(const IdentityRules* rules = nullptr, bool helper = false);
+    ~ComponentBuilder();  // stops the helper (queued batches are dropped) and joins it
+    ComponentBuilder(const ComponentBuilder&) = delete;
+    ComponentBuilder& operator=(const ComponentBuilder&) = delete;
+
+    // Room for about `edges` edges (their nodes: people have a handful of identifiers each).
+    void reserve(size_t edges);
+    void add_edge(std::string_view a, std::string_view b);
+    // Every edge is in: adds the last batch and waits for the helper; throws what it threw (then
+    // or at an earlier add_edge).
+    void finish();
+    // Whether a helper thread ran (it starts at the first full batch, if allowed and possible).
+    bool helped() const { return helper_started_; }
+
+    // After finish(): the nodes by id, and by node id, its component named by its smallest
+    // node (that node's id). Checks for a cancel now and then (check_for_cancel).
+    const StringInterner& names() const { return names_; }
+    std::vector<std::uint32_t> smallest_names();
+
+    // A batch holds this many edges, or about this many bytes of ends.
+    static constexpr size_t kBatchEdges = 4096;
+    static constexpr size_t kBatchBytes = 1 << 20;
+
+private:
+    struct Batch {
+        std::string bytes;                  // the ends back to back
+        std::vector<size_t> ends;           // where each end starts, two per edge
+        std::vector<bool> repeats;          // per end: the same as the edge before's (no lookup)
+        std::vector<std::uint32_t> hashes;  // of the other ends, in order
+    };
+    struct Helper;
+    void add_batch(Batch& b);  // interns and unites (on the helper thread, when there is one)
+    void hand_off();           // the current batch to the helper, or added here
+    void start_helper();
+    void run_helper();
+
+    const IdentityRules* rules_;
+    StringInterner names_;
+    UnionFind uf_;
+    std::vector<bool> blocked_;
+    // add_batch's scratch
+    std::vector<std::string_view> views_;
+    std::vector<std::uint32_t> looked_up_, ids_;
+
+    std::unique_ptr<Batch> current_;
+    bool helper_allowed_;
+    bool helper_started_ = false;
+    std::unique_ptr<Helper> helper_;
 };
 
 // The identity graph of one batch: elements are existing profiles (with how many identifiers of
