@@ -321,6 +321,16 @@ void StringInterner::intern_many(const std::string_view* in, size_t n, std::uint
             if (hashes == nullptr) own[k] = hash(in[start + k]);
             __builtin_prefetch(&slots_[h[k] & mask]);
         }
+        // A string seen before is compared with its stored bytes: where they are (refs_), then
+        // the bytes themselves, asked for a stage at a time, so that these misses overlap too.
+        const char* const* found[kBatch];
+        for (size_t k = 0; k < m; ++k) {
+            const Slot& slot = slots_[h[k] & mask];
+            found[k] = slot.id != kEmptySlot && slot.hash == h[k] ? &refs_[slot.id] : nullptr;
+            if (found[k] != nullptr) __builtin_prefetch(found[k]);
+        }
+        for (size_t k = 0; k < m; ++k)
+            if (found[k] != nullptr) __builtin_prefetch(*found[k]);
         for (size_t k = 0; k < m; ++k) out[start + k] = intern_hashed(in[start + k], h[k]);
     }
 }
