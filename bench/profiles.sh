@@ -27,7 +27,7 @@ DROP TABLE IF EXISTS bench_traits;
 CREATE TABLE bench_traits AS
   SELECT i % 200000 AS profile,
          jsonb_build_object('email', 'p' || (i % 200000) || '.' || (i % 7) || '@example.com',
-                            'plan', (ARRAY['free', 'plus', 'pro'])[1 + hashint4(i) & 1],
+                            'plan', (ARRAY['free', 'plus', 'pro'])[1 + (hashint4(i) & 2147483647) % 3],
                             'city', 'city' || (hashint4(i * 3) & 255), 'visits', i % 50,
                             'newsletter', (i % 2 = 0)) AS traits,
          timestamptz '2026-01-01' + ((hashint4(i * 7) & 2147483647) % 30000000) * interval '1 second'
