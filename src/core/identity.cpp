@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -11,6 +12,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -258,12 +260,16 @@ std::uint32_t StringInterner::hash(std::string_view s) {
     return static_cast<std::uint32_t>(h);
 }
 
+void StringInterner::Unmap::operator()(char* p) const { munmap(p, bytes); }
+
 const char* StringInterner::store(std::string_view s) {
     std::uint32_t size = static_cast<std::uint32_t>(s.size());  // checked by the caller
     size_t bytes = sizeof size + s.size();
     if (bytes > chunk_size_ - chunk_used_) {
         chunk_size_ = std::max(kChunkBytes, bytes);
-        chunks_.push_back(std::make_unique<char[]>(chunk_size_));
+        void* mem = mmap(nullptr, chunk_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) throw std::bad_alloc();
+        chunks_.push_back(std::unique_ptr<char[], Unmap>(static_cast<char*>(mem), Unmap{chunk_size_}));
         chunk_used_ = 0;
     }
     char* p = chunks_.back().get() + chunk_used_;

@@ -136,8 +136,14 @@ private:
     const char* store(std::string_view s);
     void grow(size_t capacity = 0);  // to `capacity` slots (a power of two); 0: twice as many
     std::uint32_t intern_hashed(std::string_view s, std::uint32_t hash);
-    // The strings, each its length (4 bytes) then its bytes, in chunks that never move.
-    std::vector<std::unique_ptr<char[]>> chunks_;
+    // The strings, each its length (4 bytes) then its bytes, in chunks that never move. Mapped
+    // from the system and unmapped when freed, not taken from malloc: a ComponentBuilder's helper
+    // thread makes them, and glibc would keep that thread's freed memory for good.
+    struct Unmap {
+        size_t bytes;
+        void operator()(char* p) const;
+    };
+    std::vector<std::unique_ptr<char[], Unmap>> chunks_;
     size_t chunk_used_ = 0, chunk_size_ = 0;
     std::vector<const char*> refs_;  // by id: where its string is
     std::vector<Slot> slots_;
