@@ -115,7 +115,15 @@ std::optional<std::string> normalise_identifier(std::string_view type, std::stri
 
 struct IdentityRules::Compiled {
     std::unordered_map<std::string, std::unique_ptr<RE2>> include, exclude;
-    std::vector<std::unique_ptr<RE2>> block_patterns;
+    // With each, the range of byte strings its matches lie in (RE2::PossibleMatchRange), when
+    // RE2 can bound it: a value outside it is not matched, without running the pattern.
+    struct BlockPattern {
+        std::unique_ptr<RE2> re;
+        bool bounded = false;
+        std::string min, max;
+    };
+    std::vector<BlockPattern> block_patterns;
+    size_t longest_blocked = 0;  // no longer value is in the blocklist (lowercase keeps lengths)
 };
 
 namespace {
@@ -152,7 +160,7 @@ IdentityRules::IdentityRules() : compiled_(std::make_unique<Compiled>()) {
               {"phone", 3, 5, "", ""},
               {"device_id", 4, 5, "", ""},
               {"anonymous_id", 5, 5, "", ""}};
-    for (const std::string& v : default_blocklist()) blocked_.insert(v);
+    for (const std::string& v : default_blocklist()) block_value(v);
     for (const std::string& p : default_block_patterns()) block_pattern(p);
 }
 
@@ -177,10 +185,17 @@ void IdentityRules::set_type(TypeRule rule) {
     types_.push_back(std::move(rule));
 }
 
-void IdentityRules::block_value(std::string value) { blocked_.insert(lowercase(trim(value))); }
+void IdentityRules::block_value(std::string value) {
+    std::string v = lowercase(trim(value));
+    compiled_->longest_blocked = std::max(compiled_->longest_blocked, v.size());
+    blocked_.insert(std::move(v));
+}
 
 void IdentityRules::block_pattern(const std::string& regex) {
-    compiled_->block_patterns.push_back(compile(regex, "blocklist"));
+    Compiled::BlockPattern p;
+    p.re = compile(regex, "blocklist");
+    p.bounded = p.re->PossibleMatchRange(&p.min, &p.max, 64);
+    compiled_->block_patterns.push_back(std::move(p));
 }
 
 const TypeRule& IdentityRules::rule(std::string_view type) const {
@@ -191,10 +206,13 @@ const TypeRule& IdentityRules::rule(std::string_view type) const {
 
 std::string IdentityRules::refusal(std::string_view type, std::string_view value) const {
     if (value.empty()) return "empty value";
-    if (blocked_.count(lowercase(value)) > 0) return "blocklisted value";
-    for (const auto& re : compiled_->block_patterns)
-        if (RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re))
-            return "blocklisted pattern " + re->pattern();
+    if (value.size() <= compiled_->longest_blocked && blocked_.count(lowercase(value)) > 0) return "blocklisted value";
+    for (const Compiled::BlockPattern& p : compiled_->block_patterns) {
+        if (p.bounded && (value < p.min || value > p.max)) continue;
+        if (RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *p.re))
+            return "blocklisted pattern " + p.re->pattern();
+    }
+    if (compiled_->include.empty() && compiled_->exclude.empty()) return {};
     std::string key(type);
     auto inc = compiled_->include.find(key);
     if (inc != compiled_->include.end() && !RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *inc->second))
