@@ -267,14 +267,15 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     int np = 0;
     Datum* profiles = datums(n);
     guarded([&] {
-        // Counts matter only where a link may merge: profiles of identifiers that some event
-        // links (a batch of anonymous page views needs none).
+        // Counts matter only where a link may merge or add: profiles of identifiers that some
+        // event links to a new identifier or to another profile (a batch of anonymous page views
+        // needs none, nor does a signed-in user's event linking two ids the profile holds).
         std::vector<int64> ids;
         for (const auto& [a, b] : w->candidates) {
-            for (const Identifier* id : {&a, &b}) {
-                int64 p = w->existing_profile[w->index.at(*id)];
-                if (p > 0) ids.push_back(p);
-            }
+            int64 pa = w->existing_profile[w->index.at(a)], pb = w->existing_profile[w->index.at(b)];
+            if (pa == pb) continue;
+            if (pa > 0) ids.push_back(pa);
+            if (pb > 0) ids.push_back(pb);
         }
         std::sort(ids.begin(), ids.end());
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -309,7 +310,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
                 continue;
             }
             auto it = w->profile_element.find(p);
-            if (it == w->profile_element.end())  // a profile no event links: its counts are not needed
+            if (it == w->profile_element.end())  // no link may grow it: its counts are not needed
                 it = w->profile_element.emplace(p, w->graph->add_profile(p, {})).first;
             w->element[i] = it->second;
         }
