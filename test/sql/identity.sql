@@ -46,6 +46,18 @@ SELECT count(*) AS with_both_profiles FROM cdp.identity_changes
 WHERE kind = 'refused' AND 'KIOSK-7' IN (a_value, b_value)
   AND profile_id IS NOT NULL AND other_profile_id IS NOT NULL AND profile_id <> other_profile_id;
 
+-- A signed-in user's event linking two ids her profile already holds (no limit to check), in
+-- the same batch as one that would break a limit: the sixth device is refused all the same.
+SELECT * FROM cdp.ingest((SELECT jsonb_agg(jsonb_build_object('type', 'identify', 'userId', 'dana',
+    'messageId', 'dana-' || g, 'context', jsonb_build_object('device', jsonb_build_object('id', 'dana-device-' || g))))::text
+  FROM generate_series(1, 5) g));
+SELECT * FROM cdp.ingest('[
+  {"type":"track","event":"Viewed","userId":"dana","messageId":"dana-known","context":{"device":{"id":"dana-device-1"}}},
+  {"type":"track","event":"Viewed","userId":"dana","messageId":"dana-sixth","context":{"device":{"id":"dana-device-6"}}}]');
+SELECT count(*) AS danas_devices FROM cdp.identifiers
+WHERE id_type = 'device_id' AND profile_id = cdp.resolve('user_id', 'dana');
+SELECT merged, reason FROM cdp.identity_edges WHERE 'dana-device-6' IN (a_value, b_value);
+
 -- Junk identifiers never link: two people whose SDK sent "undefined" and a zero device id.
 SELECT * FROM cdp.ingest('[
   {"type":"identify","userId":"ann","anonymousId":"undefined","messageId":"junk-1",
