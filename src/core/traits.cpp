@@ -120,25 +120,19 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
     bool is_null = v.kind == TraitValue::Null;
     switch (t.rule) {
         case Survivorship::Union: {
-            auto& members = tally_of(t).members;
-            size_t before = members.size();
+            Tally& tl = tally_of(t);
+            size_t before = tl.members.size();
             if (v.kind == TraitValue::Array) {
                 for (size_t i = 0; i < v.element_count; ++i)
-                    if (v.elements[i] != "null" && members.find(v.elements[i]) == members.end())
-                        members.emplace(v.elements[i]);
-            } else if (!is_null && members.find(v.json) == members.end()) {
-                members.emplace(v.json);
+                    if (v.elements[i] != "null") tl.add(v.elements[i]);
+            } else if (!is_null) {
+                tl.add(v.json);
             }
-            if (is_null && before == members.size()) return;
+            if (is_null && before == tl.members.size()) return;
             break;
         }
         case Survivorship::MostFrequent:
-            if (!is_null) {
-                auto& counts = tally_of(t).counts;
-                auto it = counts.find(v.json);
-                if (it != counts.end()) ++it->second;
-                else counts.emplace(std::string(v.json), 1);
-            }
+            if (!is_null) tally_of(t).count(v.json, 1);
             break;
         case Survivorship::Max:
         case Survivorship::Min:
@@ -344,16 +338,10 @@ void TraitMerger::merge(std::string_view bytes) {
             auto counts = in.varint();
             for (std::uint64_t c = 0; c < counts; ++c) {
                 std::string_view json = in.short_text();
-                auto n = in.get<std::int64_t>();
-                auto it = tl.counts.find(json);
-                if (it != tl.counts.end()) it->second += n;
-                else tl.counts.emplace(std::string(json), n);
+                tl.count(json, in.get<std::int64_t>());
             }
             auto members = in.varint();
-            for (std::uint64_t c = 0; c < members; ++c) {
-                std::string_view m = in.short_text();
-                if (tl.members.find(m) == tl.members.end()) tl.members.emplace(m);
-            }
+            for (std::uint64_t c = 0; c < members; ++c) tl.add(in.short_text());
         }
     }
     in.finish();

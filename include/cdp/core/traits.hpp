@@ -121,6 +121,16 @@ private:
     struct Tally {
         std::map<std::string, std::int64_t, std::less<>> counts;  // most_frequent: JSON text -> occurrences
         std::set<std::string, std::less<>> members;               // union: the JSON texts seen
+
+        // n more occurrences of a value; a value as a member (each copied only when new).
+        void count(std::string_view json, std::int64_t n) {
+            auto it = counts.find(json);
+            if (it != counts.end()) it->second += n;
+            else counts.emplace(std::string(json), n);
+        }
+        void add(std::string_view json) {
+            if (members.find(json) == members.end()) members.emplace(json);
+        }
     };
     struct Trait {
         std::string key;
