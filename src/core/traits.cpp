@@ -44,24 +44,23 @@ bool trait_less(const TraitValue& a, const TraitValue& b) {
 // Whether (ts, priority, value) beats the current best b under the rule; every tie is broken, so
 // the survivor does not depend on the order rows arrive in (parallel workers combine in any order).
 bool TraitMerger::better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b) {
-    int by_value = compare_values(v, b);
     switch (rule) {
         case Survivorship::Earliest:
             if (ts != b.ts) return ts < b.ts;
             if (priority != b.priority) return priority < b.priority;
-            return by_value > 0;
+            return compare_values(v, b) > 0;
         case Survivorship::SourcePriority:
             if (priority != b.priority) return priority < b.priority;
             if (ts != b.ts) return ts > b.ts;
-            return by_value > 0;
+            return compare_values(v, b) > 0;
         case Survivorship::Max:
-            return by_value > 0;
+            return compare_values(v, b) > 0;
         case Survivorship::Min:
-            return by_value < 0;
+            return compare_values(v, b) < 0;
         default:  // latest, and most_frequent's fallback
             if (ts != b.ts) return ts > b.ts;
             if (priority != b.priority) return priority < b.priority;
-            return by_value > 0;
+            return compare_values(v, b) > 0;
     }
 }
 
@@ -86,16 +85,19 @@ size_t TraitMerger::lower(std::string_view key) const {
 
 size_t TraitMerger::find(std::string_view key, size_t near) const {
     if (near < traits_.size() && traits_[near].key == key) return near;
+    if (traits_.empty() || key_before(traits_.back().key, key)) return npos;  // after every trait held
     size_t at = lower(key);
     return at < traits_.size() && traits_[at].key == key ? at : npos;
 }
 
 size_t TraitMerger::place(std::string_view key, Survivorship rule, size_t near) {
     if (size_t found = find(key, near); found != npos) return found;
-    size_t at = lower(key);
+    // A state is mostly filled in key order (a record's first row, jsonb's keys): at the end.
+    size_t at = traits_.empty() || key_before(traits_.back().key, key) ? traits_.size() : lower(key);
     if (traits_.capacity() == traits_.size())  // room for a record's usual traits at once
         traits_.reserve(std::max<size_t>(8, traits_.size() * 2));
-    Trait& made = *traits_.insert(traits_.begin() + static_cast<std::ptrdiff_t>(at), Trait{});
+    Trait& made = at == traits_.size() ? traits_.emplace_back()
+                                       : *traits_.insert(traits_.begin() + static_cast<std::ptrdiff_t>(at), Trait{});
     made.key.assign(key.data(), key.size());
     made.rule = rule;
     return at;
@@ -150,8 +152,10 @@ void TraitMerger::take(Trait& t, const TraitValueView& v, Micros ts, int priorit
     t.best.number = v.number;
     t.best.ts = ts;
     t.best.priority = priority;
-    t.best.source.assign(from.source.data(), from.source.size());
-    t.best.event_id.assign(from.event_id.data(), from.event_id.size());
+    // Most values come with no source or event (an aggregate's rows): nothing to copy then.
+    if (!from.source.empty() || !t.best.source.empty()) t.best.source.assign(from.source.data(), from.source.size());
+    if (!from.event_id.empty() || !t.best.event_id.empty())
+        t.best.event_id.assign(from.event_id.data(), from.event_id.size());
     t.has = true;
 }
 

@@ -43,10 +43,13 @@ Numeric numeric_of(const Value& v) {
 }
 
 // jsonb's key order: shorter keys first, then bytewise.
+int compare_keys(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
+    return memcmp(a.data(), b.data(), a.size());
+}
 int compare_keys(const Value& a, const Value& b) {
-    rapidjson::SizeType la = a.GetStringLength(), lb = b.GetStringLength();
-    if (la != lb) return la < lb ? -1 : 1;
-    return memcmp(a.GetString(), b.GetString(), la);
+    return compare_keys(std::string_view(a.GetString(), a.GetStringLength()),
+                        std::string_view(b.GetString(), b.GetStringLength()));
 }
 
 class JsonbWriter {
@@ -85,6 +88,13 @@ private:
         return pad;
     }
     void put_entry(int offset, JEntry e) { memcpy(buf_.data + offset, &e, sizeof e); }
+    // Appends data kept at an int-aligned place (a numeric, a container); its length with the
+    // padding before it.
+    int aligned(const void* data, int n) {
+        int pad = pad_to_int();
+        append(data, n);
+        return pad + n;
+    }
 
     static void check_length(int total) {
         if (total > static_cast<int>(JENTRY_OFFLENMASK))
@@ -113,10 +123,7 @@ private:
                 break;
             case rapidjson::kNumberType: {
                 Numeric n = numeric_of(v);
-                int len = VARSIZE_ANY(n);
-                int pad = pad_to_int();
-                append(n, len);
-                entry = JENTRY_ISNUMERIC | (pad + len);
+                entry = JENTRY_ISNUMERIC | aligned(n, static_cast<int>(VARSIZE_ANY(n)));
                 break;
             }
             case rapidjson::kArrayType:
@@ -170,6 +177,16 @@ private:
             if (pairs == 0 || compare_keys(members[i]->name, members[pairs - 1]->name) != 0)
                 members[pairs++] = members[i];
 
+        members_of(
+            pairs, [&](int i) { return std::string_view(members[i]->name.GetString(), members[i]->name.GetStringLength()); },
+            [&](int i, JEntry& e) { value(members[i]->value, e); }, entry);
+        if (members != small) pfree(members);
+    }
+
+    // An object of `pairs` members, their keys in jsonb's order, each once: the header, a JEntry
+    // per key and per value, the keys' bytes, then the values' (`value(i, entry)` appends one).
+    template <typename KeyAt, typename ValueAt>
+    void members_of(int pairs, KeyAt key_at, ValueAt value, JEntry& entry) {
         int base = buf_.len;
         pad_to_int();
         uint32 header = static_cast<uint32>(pairs) | JB_FOBJECT;
@@ -177,23 +194,65 @@ private:
         int entries = reserve(static_cast<int>(sizeof(JEntry) * pairs * 2));
         int total = 0;
         for (int i = 0; i < pairs; ++i) {
-            const Value& key = members[i]->name;
-            int len = static_cast<int>(key.GetStringLength());
-            append(key.GetString(), len);
+            std::string_view key = key_at(i);
+            int len = static_cast<int>(key.size());
+            append(key.data(), len);
             total += len;
             check_length(total);
             put_entry(entries + i * static_cast<int>(sizeof(JEntry)), stride(static_cast<JEntry>(len), i, total));
         }
         for (int i = 0; i < pairs; ++i) {
             JEntry e;
-            value(members[i]->value, e);
+            value(i, e);
             total += JBE_OFFLENFLD(e);
             check_length(total);
             put_entry(entries + (i + pairs) * static_cast<int>(sizeof(JEntry)), stride(e, i + pairs, total));
         }
-        if (members != small) pfree(members);
         check_length(buf_.len - base);
         entry = JENTRY_ISCONTAINER | (buf_.len - base);
+    }
+
+public:
+    // An object of JsonbValues (scalars, or jbvBinary containers) under keys in jsonb's order.
+    Jsonb* finish_object(const std::string_view* keys, const JsonbValue* values, int n) {
+        reserve(VARHDRSZ);
+        for (int i = 1; i < n; ++i)
+            if (compare_keys(keys[i - 1], keys[i]) >= 0)
+                ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("the keys of a jsonb object to write are out of order"),
+                                errdetail("Key \"%.*s\" comes after \"%.*s\".", static_cast<int>(keys[i].size()),
+                                          keys[i].data(), static_cast<int>(keys[i - 1].size()), keys[i - 1].data()),
+                                errhint("Report this as a bug.")));
+        JEntry ignored;
+        members_of(
+            n, [&](int i) { return keys[i]; }, [&](int i, JEntry& e) { value(values[i], e); }, ignored);
+        auto* result = reinterpret_cast<Jsonb*>(buf_.data);
+        SET_VARSIZE(result, buf_.len);
+        return result;
+    }
+
+private:
+    void value(const JsonbValue& v, JEntry& entry) {
+        switch (v.type) {
+            case jbvNull:
+                entry = JENTRY_ISNULL;
+                break;
+            case jbvBool:
+                entry = v.val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE;
+                break;
+            case jbvString:
+                append(v.val.string.val, v.val.string.len);
+                entry = static_cast<JEntry>(v.val.string.len);
+                break;
+            case jbvNumeric:
+                entry = JENTRY_ISNUMERIC | aligned(v.val.numeric, static_cast<int>(VARSIZE_ANY(v.val.numeric)));
+                break;
+            case jbvBinary:
+                entry = JENTRY_ISCONTAINER | aligned(v.val.binary.data, v.val.binary.len);
+                break;
+            default:
+                ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("unexpected jsonb value to write"),
+                                errdetail("Value type %d.", static_cast<int>(v.type)), errhint("Report this as a bug.")));
+        }
     }
 };
 
@@ -202,6 +261,11 @@ private:
 Datum jsonb_from_json(const rapidjson::Value& value) {
     JsonbWriter writer;
     return JsonbPGetDatum(writer.finish(value));
+}
+
+Datum jsonb_object_of(const std::string_view* keys, const JsonbValue* values, int n) {
+    JsonbWriter writer;
+    return JsonbPGetDatum(writer.finish_object(keys, values, n));
 }
 
 }  // namespace cdp::pg

@@ -4,6 +4,7 @@
 
 #include "cdp/pg/aggregates.hpp"
 #include "cdp/pg/guard.hpp"
+#include "cdp/pg/numeric_text.hpp"
 #include "cdp/pg/spi.hpp"
 
 extern "C" {
@@ -33,18 +34,6 @@ void load_trait_rules(int32 workspace, TraitRules* rules) {
 
 namespace {
 
-// One top-level trait of a row: where its JSON text (and its elements', for arrays) lies in
-// the row's text buffer.
-struct RowTrait {
-    std::string_view key;
-    Survivorship rule;
-    TraitValue::Kind kind;
-    int offset, length;
-    double number;
-    int elements;
-    int* element_offset;  // elements + 1 offsets: element e is [offset[e], offset[e + 1])
-};
-
 // Appends the JSON text of a value, written the way jsonb's output writes it.
 void append_json(StringInfo buf, JsonbValue* v, TraitValue::Kind* kind, double* number) {
     *number = 0;
@@ -59,9 +48,15 @@ void append_json(StringInfo buf, JsonbValue* v, TraitValue::Kind* kind, double* 
             break;
         case jbvNumeric: {
             *kind = TraitValue::Number;
-            char* digits = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-            *number = strtod(digits, nullptr);
-            appendStringInfoString(buf, digits);
+            char text[kNumericTextMax];
+            int len;
+            if (numeric_text(v->val.numeric, text, &len, number)) {
+                appendBinaryStringInfo(buf, text, len);
+            } else {
+                char* digits = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+                *number = strtod(digits, nullptr);
+                appendStringInfoString(buf, digits);
+            }
             break;
         }
         case jbvString: {
@@ -134,61 +129,6 @@ private:
     uint32 offset_ = 0;
 };
 
-// The top-level traits of a row that may change the record, their texts in `buf` (palloc'd).
-RowTrait* row_traits(Jsonb* traits, TraitMerger* state, const TraitRules* rules, Micros ts, int priority, StringInfo buf,
-                     int* count) {
-    // Only an object has traits (its children are read as keys, then values).
-    int pairs = JB_ROOT_IS_OBJECT(traits) ? static_cast<int>(JB_ROOT_COUNT(traits)) : 0;
-    auto* out = static_cast<RowTrait*>(palloc(sizeof(RowTrait) * std::max(pairs, 1)));
-    // The keys first, then the values, as they are stored.
-    auto* keys = static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * std::max(pairs, 1)));
-    Children children(&traits->root);
-    for (int i = 0; i < pairs; ++i) children.next(&keys[i]);
-    int n = 0;
-    size_t near = 0;
-    for (int i = 0; i < pairs; ++i) {
-        JsonbValue v;
-        children.next(&v);
-        std::string_view key(keys[i].val.string.val, static_cast<size_t>(keys[i].val.string.len));
-        Survivorship rule = Survivorship::Latest;
-        bool matters = true;
-        guarded([&] {
-            if (!rules->by_trait.empty()) {
-                auto r = rules->by_trait.find(key);
-                if (r != rules->by_trait.end()) rule = r->second;
-            }
-            size_t at = state->find(key, near);
-            if (at != TraitMerger::npos) near = at + 1;
-            matters = state->may_matter(at, ts, priority);
-        });
-        if (!matters) continue;  // an older value of a latest trait, say: not even written out
-        RowTrait& t = out[n++];
-        t.key = key;
-        t.rule = rule;
-        t.offset = buf->len;
-        append_json(buf, &v, &t.kind, &t.number);
-        t.length = buf->len - t.offset;
-        t.elements = 0;
-        t.element_offset = nullptr;
-        if (t.kind == TraitValue::Array && rule == Survivorship::Union) {
-            int size = static_cast<int>(JsonContainerSize(v.val.binary.data));
-            t.element_offset = static_cast<int*>(palloc(sizeof(int) * (size + 1)));
-            Children elements(v.val.binary.data);
-            for (int i = 0; i < size; ++i) {
-                JsonbValue e;
-                elements.next(&e);
-                TraitValue::Kind kind;
-                double number;
-                t.element_offset[t.elements++] = buf->len;
-                append_json(buf, &e, &kind, &number);
-            }
-            t.element_offset[t.elements] = buf->len;
-        }
-    }
-    *count = n;
-    return out;
-}
-
 }  // namespace
 
 namespace {
@@ -223,26 +163,64 @@ bytea* trait_state_bytes(const TraitMerger& state) {
 
 void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules, Micros ts, int priority,
                       Provenance from) {
-    StringInfoData buf;
-    initStringInfo(&buf);
-    int n = 0;
-    RowTrait* row = row_traits(traits, state, &rules, ts, priority, &buf, &n);
-    int most_elements = 0;
-    for (int i = 0; i < n; ++i) most_elements = std::max(most_elements, row[i].elements);
-    auto* elements = static_cast<std::string_view*>(palloc(sizeof(std::string_view) * (most_elements + 1)));
+    // Only an object has traits; its children are stored keys first, then values.
+    int pairs = JB_ROOT_IS_OBJECT(traits) ? static_cast<int>(JB_ROOT_COUNT(traits)) : 0;
+    if (pairs == 0) return;
+    JsonbValue small[16];  // a record's usual number of traits: no allocation for their keys
+    JsonbValue* keys = pairs <= 16 ? small : static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * pairs));
+    Children children(&traits->root);
+    for (int i = 0; i < pairs; ++i) children.next(&keys[i]);
+    StringInfoData buf;  // a value's JSON text (and its elements', for a union's array)
+    buf.data = nullptr;
     guarded([&] {
-        if (state->empty()) state->reserve(static_cast<size_t>(n));
-        size_t near = 0;
-        for (int i = 0; i < n; ++i) {
-            const RowTrait& r = row[i];
-            TraitValueView value{r.kind, std::string_view(buf.data + r.offset, static_cast<size_t>(r.length)), r.number,
-                                 elements, static_cast<size_t>(r.elements)};
-            for (int e = 0; e < r.elements; ++e)
-                elements[e] = std::string_view(buf.data + r.element_offset[e],
-                                               static_cast<size_t>(r.element_offset[e + 1] - r.element_offset[e]));
-            near = state->add(r.key, value, r.rule, ts, priority, from, near) + 1;
-        }
+        if (state->empty()) state->reserve(static_cast<size_t>(pairs));
     });
+    size_t near = 0;  // where the next key is expected in the state: both go in jsonb's key order
+    for (int i = 0; i < pairs; ++i) {
+        JsonbValue v;
+        children.next(&v);
+        std::string_view key(keys[i].val.string.val, static_cast<size_t>(keys[i].val.string.len));
+        Survivorship rule = Survivorship::Latest;
+        size_t at = TraitMerger::npos;
+        bool matters = true;
+        guarded([&] {
+            if (!rules.by_trait.empty()) {
+                auto r = rules.by_trait.find(key);
+                if (r != rules.by_trait.end()) rule = r->second;
+            }
+            at = state->find(key, near);
+            matters = state->may_matter(at, ts, priority);
+        });
+        if (at != TraitMerger::npos) near = at + 1;
+        if (!matters) continue;  // an older value of a latest trait, say: not even written out
+        if (buf.data == nullptr) initStringInfo(&buf);
+        resetStringInfo(&buf);
+        TraitValueView value;
+        append_json(&buf, &v, &value.kind, &value.number);
+        int length = buf.len;
+        int* offsets = nullptr;  // a union's array: element e's text is [offsets[e], offsets[e + 1])
+        if (value.kind == TraitValue::Array && rule == Survivorship::Union) {
+            int size = static_cast<int>(JsonContainerSize(v.val.binary.data));
+            offsets = static_cast<int*>(palloc(sizeof(int) * (size + 1)));
+            auto* elements = static_cast<std::string_view*>(palloc(sizeof(std::string_view) * std::max(size, 1)));
+            Children items(v.val.binary.data);
+            for (int e = 0; e < size; ++e) {
+                JsonbValue item;
+                items.next(&item);
+                TraitValue::Kind kind;
+                double number;
+                offsets[e] = buf.len;
+                append_json(&buf, &item, &kind, &number);
+            }
+            offsets[size] = buf.len;
+            for (int e = 0; e < size; ++e)
+                elements[e] = std::string_view(buf.data + offsets[e], static_cast<size_t>(offsets[e + 1] - offsets[e]));
+            value.elements = elements;
+            value.element_count = static_cast<size_t>(size);
+        }
+        value.json = std::string_view(buf.data, static_cast<size_t>(length));
+        guarded([&] { near = state->add(key, value, rule, ts, priority, from, at == TraitMerger::npos ? near : at) + 1; });
+    }
 }
 
 }  // namespace cdp::pg

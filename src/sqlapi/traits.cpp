@@ -1,6 +1,7 @@
 // cdp.merge_traits(traits jsonb, ts timestamptz [, source_priority int [, workspace_id int]]):
 // the golden record of a group's trait objects, each top-level trait surviving by its rule in
 // cdp.trait_rules (latest by default). Parallel-safe: states combine and serialise.
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
@@ -11,6 +12,8 @@
 #include "cdp/pg/aggregates.hpp"
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
+#include "cdp/pg/jsonb.hpp"
+#include "cdp/pg/numeric_text.hpp"
 #include "cdp/pg/spi.hpp"
 #include "cdp/pg/trait_input.hpp"
 
@@ -132,8 +135,8 @@ Datum cdp_merge_traits_combine(PG_FUNCTION_ARGS) {
 namespace {
 
 // A survivor's JSON text (jsonb's own output of the value) as a JsonbValue to push. Strings
-// without escapes and the literals are taken as they stand; numbers go through numeric_in, so
-// 1.50 stays 1.50; escaped strings, arrays and objects through jsonb_in.
+// without escapes and the literals are taken as they stand; numbers become the numeric numeric_in
+// makes (1.50 stays 1.50); escaped strings, arrays and objects through jsonb_in.
 void value_of(std::string_view json, JsonbValue* v) {
     switch (json.empty() ? 'n' : json.front()) {  // no text (a damaged stored state): null
         case 'n':
@@ -157,6 +160,8 @@ void value_of(std::string_view json, JsonbValue* v) {
             break;
         default:
             v->type = jbvNumeric;
+            v->val.numeric = numeric_of_plain_text(json);
+            if (v->val.numeric != nullptr) return;
             v->val.numeric = DatumGetNumeric(DirectFunctionCall3(
                 numeric_in, CStringGetDatum(pnstrdup(json.data(), json.size())), ObjectIdGetDatum(InvalidOid),
                 Int32GetDatum(-1)));
@@ -186,24 +191,20 @@ Survivors* survivors_for(FunctionCallInfo fcinfo) {
     return static_cast<Survivors*>(fcinfo->flinfo->fn_extra);
 }
 
-// The golden record of a state, as jsonb, pushed value by value (no text of the whole object
-// to parse again).
+// The golden record of a state, as jsonb written straight in its binary form: the state keeps
+// its traits in jsonb's order of keys (shorter first, then bytewise), each once, as an object
+// keeps its keys, so nothing is sorted or parsed again.
 Datum record_of(FunctionCallInfo fcinfo, const TraitMerger* state) {
     Survivors* survivors = survivors_for(fcinfo);
     guarded([&] { state->survivors(&survivors->views, &survivors->made); });
-    JsonbParseState* parse = nullptr;
-    JsonbValue* result = pushJsonbValue(&parse, WJB_BEGIN_OBJECT, nullptr);
-    for (const auto& [key, json] : survivors->views) {
-        JsonbValue k, v;
-        k.type = jbvString;
-        k.val.string.val = const_cast<char*>(key.data());
-        k.val.string.len = static_cast<int>(key.size());
-        (void)pushJsonbValue(&parse, WJB_KEY, &k);
-        value_of(json, &v);
-        (void)pushJsonbValue(&parse, WJB_VALUE, &v);
+    int n = static_cast<int>(survivors->views.size());
+    auto* keys = static_cast<std::string_view*>(palloc(sizeof(std::string_view) * std::max(n, 1)));
+    auto* values = static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * std::max(n, 1)));
+    for (int i = 0; i < n; ++i) {
+        keys[i] = survivors->views[i].first;
+        value_of(survivors->views[i].second, &values[i]);
     }
-    result = pushJsonbValue(&parse, WJB_END_OBJECT, nullptr);
-    return JsonbPGetDatum(JsonbValueToJsonb(result));
+    return jsonb_object_of(keys, values, n);
 }
 
 }  // namespace

@@ -109,6 +109,35 @@ FROM (SELECT jsonb_object_agg('trait' || i, CASE i % 3 WHEN 0 THEN to_jsonb(i * 
                                                     ELSE jsonb_build_array(i, 'x') END) AS t
       FROM generate_series(1, 40) i) s GROUP BY t;
 
+-- Numbers are read from jsonb and written back without numeric_out and numeric_in when they
+-- have at most 32 digits either side of the point, through them otherwise. 20,000 numbers of
+-- every size (up to 50 digits) and scale (up to 39), negative and positive, and zeros with
+-- scales: each one's state holds its text as numeric_out writes it, then its value as a double
+-- (as float8 reads it, in the machine's byte order); each record's number has the same text and
+-- the same stored form (numeric_send) as the number that went in; max and min (by value) pick
+-- what SQL's max and min pick.
+CREATE TEMP TABLE numbers AS
+  SELECT i, CASE WHEN i % 997 = 0 THEN round(0::numeric, i % 7)
+                 ELSE round(hashint8(i)::numeric * power(10::numeric, i % 50 - 30), i % 40) END AS x
+  FROM generate_series(1, 20000) i;
+SELECT count(*) AS numbers,
+       count(*) FILTER (WHERE position(decode(lpad(to_hex(length(x::text)), 2, '0'), 'hex') || convert_to(x::text, 'UTF8')
+                                       || (SELECT string_agg(substring(float8send(x::float8) FROM 9 - k FOR 1), ''::bytea ORDER BY k)
+                                           FROM generate_series(1, 8) k) IN state) > 0) AS state_holds_text_and_double,
+       count(*) FILTER (WHERE r ->> 'n' = x::text) AS same_text,
+       count(*) FILTER (WHERE numeric_send((r -> 'n')::numeric) = numeric_send(x)) AS same_stored_form,
+       count(*) FILTER (WHERE length(ltrim(split_part(x::text, '.', 1), '-')) > 32
+                           OR length(split_part(x::text, '.', 2)) > 32) AS past_32_digits
+FROM (SELECT i, x, cdp.merge_traits(jsonb_build_object('n', x), now()) AS r,
+             cdp_internal.merge_traits_state(jsonb_build_object('n', x), now(), NULL, 1, NULL, NULL) AS state
+      FROM numbers GROUP BY i, x) s;
+INSERT INTO cdp.trait_rules (workspace_id, trait, rule) VALUES (77, 'high', 'max'), (77, 'low', 'min');
+SELECT r -> 'high' = to_jsonb(max(x)) AS max_agrees, r -> 'low' = to_jsonb(min(x)) AS min_agrees
+FROM (SELECT cdp.merge_traits(jsonb_build_object('high', x, 'low', x), now(), NULL, 77) AS r FROM numbers) s, numbers
+GROUP BY r;
+DELETE FROM cdp.trait_rules WHERE workspace_id = 77;
+DROP TABLE numbers;
+
 -- Bad input: clear errors, the session stays usable.
 SELECT cdp.merge_traits('["not", "an", "object"]'::jsonb, now());
 \echo :LAST_ERROR_SQLSTATE
