@@ -41,27 +41,57 @@ bool trait_less(const TraitValue& a, const TraitValue& b) {
     return compare_values(a.kind, a.number, a.json, b.kind, b.number, b.json) < 0;
 }
 
-// Whether (ts, priority, value) beats the current best b under the rule; every tie is broken, so
-// the survivor does not depend on the order rows arrive in (parallel workers combine in any order).
-bool TraitMerger::better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b) {
+int compare_trait_values(const TraitValueView& a, const TraitValueView& b) { return compare_values(a, b); }
+
+bool value_decides(Survivorship rule, Micros ts, int priority, Micros best_ts, int best_priority) {
+    switch (rule) {
+        case Survivorship::Max:
+        case Survivorship::Min:
+            return true;
+        default:
+            return ts == best_ts && priority == best_priority;
+    }
+}
+
+// Every tie is broken, so the survivor does not depend on the order rows arrive in (parallel
+// workers combine in any order).
+bool beats(Survivorship rule, Micros ts, int priority, Micros best_ts, int best_priority, int by_value) {
     switch (rule) {
         case Survivorship::Earliest:
-            if (ts != b.ts) return ts < b.ts;
-            if (priority != b.priority) return priority < b.priority;
-            return compare_values(v, b) > 0;
+            if (ts != best_ts) return ts < best_ts;
+            if (priority != best_priority) return priority < best_priority;
+            return by_value > 0;
         case Survivorship::SourcePriority:
-            if (priority != b.priority) return priority < b.priority;
-            if (ts != b.ts) return ts > b.ts;
-            return compare_values(v, b) > 0;
+            if (priority != best_priority) return priority < best_priority;
+            if (ts != best_ts) return ts > best_ts;
+            return by_value > 0;
         case Survivorship::Max:
-            return compare_values(v, b) > 0;
+            return by_value > 0;
         case Survivorship::Min:
-            return compare_values(v, b) < 0;
+            return by_value < 0;
         default:  // latest, and most_frequent's fallback
-            if (ts != b.ts) return ts > b.ts;
-            if (priority != b.priority) return priority < b.priority;
-            return compare_values(v, b) > 0;
+            if (ts != best_ts) return ts > best_ts;
+            if (priority != best_priority) return priority < best_priority;
+            return by_value > 0;
     }
+}
+
+bool may_beat(Survivorship rule, Micros ts, int priority, Micros best_ts, int best_priority) {
+    switch (rule) {
+        case Survivorship::Latest:
+            return ts > best_ts || (ts == best_ts && priority <= best_priority);
+        case Survivorship::Earliest:
+            return ts < best_ts || (ts == best_ts && priority <= best_priority);
+        case Survivorship::SourcePriority:
+            return priority < best_priority || (priority == best_priority && ts >= best_ts);
+        default:  // the value decides (max, min), or every value counts (most_frequent, union)
+            return true;
+    }
+}
+
+bool TraitMerger::better(Survivorship rule, Micros ts, int priority, const TraitValueView& v, const Candidate& b) {
+    return beats(rule, ts, priority, b.ts, b.priority,
+                 value_decides(rule, ts, priority, b.ts, b.priority) ? compare_values(v, b) : 0);
 }
 
 bool TraitMerger::better(Survivorship rule, const Candidate& a, const Candidate& b) {
@@ -83,11 +113,23 @@ size_t TraitMerger::lower(std::string_view key) const {
     return static_cast<size_t>(it - traits_.begin());
 }
 
+namespace {
+// Whether two keys are the same: keys are short, and a loop over their bytes is quicker than a
+// call to memcmp for them.
+bool same_key(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    if (a.size() > 16) return a == b;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+}  // namespace
+
 size_t TraitMerger::find(std::string_view key, size_t near) const {
-    if (near < traits_.size() && traits_[near].key == key) return near;
+    if (near < traits_.size() && same_key(traits_[near].key, key)) return near;
     if (traits_.empty() || key_before(traits_.back().key, key)) return npos;  // after every trait held
     size_t at = lower(key);
-    return at < traits_.size() && traits_[at].key == key ? at : npos;
+    return at < traits_.size() && same_key(traits_[at].key, key) ? at : npos;
 }
 
 size_t TraitMerger::place(std::string_view key, Survivorship rule, size_t near) {
@@ -105,17 +147,7 @@ size_t TraitMerger::place(std::string_view key, Survivorship rule, size_t near) 
 
 bool TraitMerger::may_matter(size_t at, Micros ts, int priority) const {
     if (at == npos || !traits_[at].has) return true;
-    const Candidate& b = traits_[at].best;
-    switch (traits_[at].rule) {
-        case Survivorship::Latest:
-            return ts > b.ts || (ts == b.ts && priority <= b.priority);
-        case Survivorship::Earliest:
-            return ts < b.ts || (ts == b.ts && priority <= b.priority);
-        case Survivorship::SourcePriority:
-            return priority < b.priority || (priority == b.priority && ts >= b.ts);
-        default:  // the value decides (max, min), or every value counts (most_frequent, union)
-            return true;
-    }
+    return may_beat(traits_[at].rule, ts, priority, traits_[at].best.ts, traits_[at].best.priority);
 }
 
 void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priority, Provenance from) {

@@ -4,6 +4,7 @@
 
 #include "cdp/pg/aggregates.hpp"
 #include "cdp/pg/guard.hpp"
+#include "cdp/pg/jsonb.hpp"
 #include "cdp/pg/numeric_text.hpp"
 #include "cdp/pg/spi.hpp"
 
@@ -20,6 +21,7 @@ void load_trait_rules(int32 workspace, TraitRules* rules) {
     spi_run_cached(&plan, "SELECT trait, rule FROM cdp.trait_rules WHERE workspace_id = $1", 1, types, args, nullptr, true);
     guarded([&] {
         rules->by_trait.clear();
+        rules->tallies = false;
         rules->workspace = workspace;
     });
     for (uint64 r = 0; r < SPI_processed; ++r) {
@@ -28,7 +30,11 @@ void load_trait_rules(int32 workspace, TraitRules* rules) {
         text* rule = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
         std::string_view trait_name(VARDATA_ANY(trait), VARSIZE_ANY_EXHDR(trait));
         std::string_view rule_name(VARDATA_ANY(rule), VARSIZE_ANY_EXHDR(rule));
-        guarded([&] { rules->by_trait[std::string(trait_name)] = parse_survivorship(rule_name).value_or(Survivorship::Latest); });
+        guarded([&] {
+            Survivorship r = parse_survivorship(rule_name).value_or(Survivorship::Latest);
+            rules->by_trait[std::string(trait_name)] = r;
+            if (r == Survivorship::MostFrequent || r == Survivorship::Union) rules->tallies = true;
+        });
     }
 }
 
@@ -40,11 +46,12 @@ void append_json(StringInfo buf, JsonbValue* v, TraitValue::Kind* kind, double* 
     switch (v->type) {
         case jbvNull:
             *kind = TraitValue::Null;
-            appendStringInfoString(buf, "null");
+            appendBinaryStringInfo(buf, "null", 4);
             break;
         case jbvBool:
             *kind = TraitValue::Bool;
-            appendStringInfoString(buf, v->val.boolean ? "true" : "false");
+            if (v->val.boolean) appendBinaryStringInfo(buf, "true", 4);
+            else appendBinaryStringInfo(buf, "false", 5);
             break;
         case jbvNumeric: {
             *kind = TraitValue::Number;
@@ -219,8 +226,241 @@ void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules
             value.element_count = static_cast<size_t>(size);
         }
         value.json = std::string_view(buf.data, static_cast<size_t>(length));
-        guarded([&] { near = state->add(key, value, rule, ts, priority, from, at == TraitMerger::npos ? near : at) + 1; });
+        guarded([&] {
+            if (at != TraitMerger::npos) state->offer_at(at, value, ts, priority, from);
+            else near = state->add(key, value, rule, ts, priority, from, near) + 1;
+        });
     }
+}
+
+// ---- the lean state ---------------------------------------------------------------------------
+
+namespace {
+
+struct LeanTrait {
+    char* key;
+    int key_len;
+    Survivorship rule;
+    bool has;
+    bool boolean;  // a bool's value
+    TraitValue::Kind kind;
+    int priority;
+    Micros ts;
+    char* value;  // a string's bytes, a numeric (varlena), a container; int-aligned (palloc'd)
+    uint32 len, room;
+};
+
+std::string_view key_of(const LeanTrait& t) { return std::string_view(t.key, static_cast<size_t>(t.key_len)); }
+
+// jsonb's order of keys: shorter first, then bytewise.
+bool lean_key_before(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return a.size() < b.size();
+    return memcmp(a.data(), b.data(), a.size()) < 0;
+}
+
+// The kind of a value as a TraitValue, and where its bytes are.
+TraitValue::Kind kind_of(const JsonbValue& v) {
+    switch (v.type) {
+        case jbvNull:
+            return TraitValue::Null;
+        case jbvBool:
+            return TraitValue::Bool;
+        case jbvString:
+            return TraitValue::String;
+        case jbvNumeric:
+            return TraitValue::Number;
+        default:
+            return JsonContainerIsArray(v.val.binary.data) ? TraitValue::Array : TraitValue::Object;
+    }
+}
+
+// The survivor of a trait as a JsonbValue over the state's bytes.
+void value_of(const LeanTrait& t, JsonbValue* v) {
+    switch (t.kind) {
+        case TraitValue::Null:
+            v->type = jbvNull;
+            break;
+        case TraitValue::Bool:
+            v->type = jbvBool;
+            v->val.boolean = t.boolean;
+            break;
+        case TraitValue::String:
+            v->type = jbvString;
+            v->val.string.val = t.value;
+            v->val.string.len = static_cast<int>(t.len);
+            break;
+        case TraitValue::Number:
+            v->type = jbvNumeric;
+            v->val.numeric = reinterpret_cast<Numeric>(t.value);
+            break;
+        default:
+            v->type = jbvBinary;
+            v->val.binary.data = reinterpret_cast<JsonbContainer*>(t.value);
+            v->val.binary.len = static_cast<int>(t.len);
+            break;
+    }
+}
+
+// A value as a TraitMerger sees it: its JSON text (in `buf`), kind and number.
+TraitValueView view_of(JsonbValue* v, StringInfo buf) {
+    TraitValueView view;
+    resetStringInfo(buf);
+    append_json(buf, v, &view.kind, &view.number);
+    view.json = std::string_view(buf->data, static_cast<size_t>(buf->len));
+    return view;
+}
+
+}  // namespace
+
+struct LeanTraits {
+    MemoryContext context;
+    int count, room;
+    LeanTrait* traits;  // in jsonb's order of keys
+};
+
+LeanTraits* make_lean_traits(MemoryContext context) {
+    auto* state = static_cast<LeanTraits*>(MemoryContextAllocZero(context, sizeof(LeanTraits)));
+    state->context = context;
+    return state;
+}
+
+namespace {
+
+// The place of a trait with the key (made, with its rule, when it has none); `near`: where it is
+// expected (after the previous key of the row), checked first.
+int lean_place(LeanTraits* s, std::string_view key, const TraitRules& rules, int near) {
+    if (near < s->count && key_of(s->traits[near]) == key) return near;
+    int lo = 0, hi = s->count;
+    if (s->count > 0 && lean_key_before(key_of(s->traits[s->count - 1]), key)) {
+        lo = s->count;  // after every trait held: a record's first row comes in key order
+    } else {
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (lean_key_before(key_of(s->traits[mid]), key)) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < s->count && key_of(s->traits[lo]) == key) return lo;
+    }
+    if (s->count == s->room) {
+        int room = std::max(8, s->room * 2);
+        s->traits = static_cast<LeanTrait*>(
+            s->traits == nullptr ? MemoryContextAlloc(s->context, sizeof(LeanTrait) * room)
+                                 : repalloc(s->traits, sizeof(LeanTrait) * room));
+        s->room = room;
+    }
+    memmove(&s->traits[lo + 1], &s->traits[lo], sizeof(LeanTrait) * (s->count - lo));
+    ++s->count;
+    LeanTrait& t = s->traits[lo];
+    memset(&t, 0, sizeof t);
+    t.key = static_cast<char*>(MemoryContextAlloc(s->context, std::max<size_t>(key.size(), 1)));
+    memcpy(t.key, key.data(), key.size());
+    t.key_len = static_cast<int>(key.size());
+    t.rule = Survivorship::Latest;
+    guarded([&] {
+        auto r = rules.by_trait.find(key);
+        if (r != rules.by_trait.end()) t.rule = r->second;
+    });
+    return lo;
+}
+
+// Makes the value the trait's survivor, its bytes copied into the trait's room.
+void lean_take(LeanTraits* s, LeanTrait& t, const JsonbValue& v, Micros ts, int priority) {
+    t.kind = kind_of(v);
+    const char* bytes = nullptr;
+    uint32 len = 0;
+    switch (v.type) {
+        case jbvBool:
+            t.boolean = v.val.boolean;
+            break;
+        case jbvString:
+            bytes = v.val.string.val;
+            len = static_cast<uint32>(v.val.string.len);
+            break;
+        case jbvNumeric:
+            bytes = reinterpret_cast<const char*>(v.val.numeric);
+            len = static_cast<uint32>(VARSIZE_ANY(v.val.numeric));
+            break;
+        case jbvBinary:
+            bytes = reinterpret_cast<const char*>(v.val.binary.data);
+            len = static_cast<uint32>(v.val.binary.len);
+            break;
+        default:
+            break;
+    }
+    if (len > t.room) {
+        if (t.value != nullptr) pfree(t.value);
+        t.room = std::max<uint32>(len, 16);
+        t.value = static_cast<char*>(MemoryContextAlloc(s->context, t.room));
+    }
+    if (len > 0) memcpy(t.value, bytes, len);
+    t.len = len;
+    t.ts = ts;
+    t.priority = priority;
+    t.has = true;
+}
+
+}  // namespace
+
+void lean_add_jsonb_traits(LeanTraits* s, Jsonb* traits, const TraitRules& rules, Micros ts, int priority) {
+    int pairs = JB_ROOT_IS_OBJECT(traits) ? static_cast<int>(JB_ROOT_COUNT(traits)) : 0;
+    if (pairs == 0) return;
+    JsonbValue small[16];
+    JsonbValue* keys = pairs <= 16 ? small : static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * pairs));
+    Children children(&traits->root);
+    for (int i = 0; i < pairs; ++i) children.next(&keys[i]);
+    int near = 0;
+    for (int i = 0; i < pairs; ++i) {
+        JsonbValue v;
+        children.next(&v);
+        std::string_view key(keys[i].val.string.val, static_cast<size_t>(keys[i].val.string.len));
+        int at = lean_place(s, key, rules, near);
+        near = at + 1;
+        LeanTrait& t = s->traits[at];
+        if (v.type == jbvNull && (t.rule == Survivorship::Max || t.rule == Survivorship::Min))
+            continue;  // a missing value is neither the largest nor the smallest
+        if (t.has) {
+            if (!may_beat(t.rule, ts, priority, t.ts, t.priority)) continue;
+            int by_value = 0;
+            if (value_decides(t.rule, ts, priority, t.ts, t.priority)) {
+                // As a TraitMerger orders them: by their JSON texts (and numbers' values).
+                StringInfoData mine, theirs;
+                initStringInfo(&mine);
+                initStringInfo(&theirs);
+                JsonbValue best;
+                value_of(t, &best);
+                TraitValueView a = view_of(&v, &mine), b = view_of(&best, &theirs);
+                by_value = compare_trait_values(a, b);
+            }
+            if (!beats(t.rule, ts, priority, t.ts, t.priority, by_value)) continue;
+        }
+        lean_take(s, t, v, ts, priority);
+    }
+}
+
+void lean_into(const LeanTraits* s, TraitMerger* merger) {
+    StringInfoData buf;
+    initStringInfo(&buf);
+    size_t near = 0;
+    for (int i = 0; i < s->count; ++i) {
+        const LeanTrait& t = s->traits[i];
+        if (!t.has) continue;  // a max or min trait seen only as null: no value to tell
+        JsonbValue v;
+        value_of(t, &v);
+        TraitValueView view = view_of(&v, &buf);
+        guarded([&] { near = merger->add(key_of(t), view, t.rule, t.ts, t.priority, {}, near) + 1; });
+    }
+}
+
+Datum lean_record(const LeanTraits* s) {
+    auto* keys = static_cast<std::string_view*>(palloc(sizeof(std::string_view) * std::max(s->count, 1)));
+    auto* values = static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * std::max(s->count, 1)));
+    int n = 0;
+    for (int i = 0; i < s->count; ++i) {
+        if (!s->traits[i].has) continue;
+        keys[n] = key_of(s->traits[i]);
+        value_of(s->traits[i], &values[n++]);
+    }
+    return jsonb_object_of(keys, values, n);
 }
 
 }  // namespace cdp::pg

@@ -49,17 +49,20 @@ const TraitRules* rules_for(FunctionCallInfo fcinfo, int32 workspace) {
 
 TraitMerger* new_state(MemoryContext context) { return make_context_owned<TraitMerger>(context)->object; }
 
-// The aggregate's state: a merge state of its own, or (`spare`) a parallel worker's state in its
-// byte form, as deserialisation leaves it for the one combine call that folds it in (both in
-// memory reset after each input row), not read into a state of its own first.
+// The aggregate's state: a merge state of its own, lean (no trait of the workspace's tallied:
+// what a call without provenance mostly is) or full; or (`spare`) a parallel worker's state in
+// its byte form, as deserialisation leaves it for the one combine call that folds it in (both
+// in memory reset after each input row), not read into a state of its own first.
 struct MergeState {
     TraitMerger* merger;
+    LeanTraits* lean;
     bytea* spare;
 };
 
-MergeState* new_merge_state(MemoryContext context) {
+MergeState* new_merge_state(MemoryContext context, bool lean) {
     auto* state = static_cast<MergeState*>(MemoryContextAllocZero(context, sizeof(MergeState)));
-    state->merger = new_state(context);
+    if (lean) state->lean = make_lean_traits(context);
+    else state->merger = new_state(context);
     return state;
 }
 MergeState* merge_state_arg(FunctionCallInfo fcinfo, int n) {
@@ -70,13 +73,19 @@ std::string_view bytes_of(bytea* data) { return std::string_view(VARDATA_ANY(dat
 void read_bytea(bytea* data, TraitMerger* state) { read_trait_state(bytes_of(data), state, "cdp.merge_traits"); }
 void merge_bytea(bytea* data, TraitMerger* state) { merge_trait_state(bytes_of(data), state, "cdp.merge_traits"); }
 
-// The merge state of an aggregate state (final and serialise functions are not given spare
-// bytes by PostgreSQL, but are ready for them).
+// The full merge state of an aggregate state, made from its lean state or its bytes when it has
+// none (final and serialise functions are not given spare bytes by PostgreSQL, but are ready
+// for them), in the memory the aggregate state is in.
 TraitMerger* merger_of(MergeState* state) {
     if (state->merger == nullptr) {
-        state->merger = new_state(CurrentMemoryContext);
-        read_bytea(state->spare, state->merger);
-        state->spare = nullptr;
+        state->merger = new_state(GetMemoryChunkContext(state));
+        if (state->lean != nullptr) {
+            lean_into(state->lean, state->merger);
+            state->lean = nullptr;
+        } else {
+            read_bytea(state->spare, state->merger);
+            state->spare = nullptr;
+        }
     }
     return state->merger;
 }
@@ -91,7 +100,12 @@ using namespace cdp::pg;
 Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
     MemoryContext context = aggregate_context(fcinfo, "a support function of cdp.merge_traits");
     MergeState* state = merge_state_arg(fcinfo, 0);
-    if (state == nullptr) state = new_merge_state(context);
+    int32 workspace = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_INT32(4) : 1;
+    const TraitRules* rules = rules_for(fcinfo, workspace);
+    // cdp_internal.merge_traits_state also takes where the rows came from: a full state keeps it.
+    bool lean = PG_NARGS() <= 5 && !rules->tallies;
+    if (state == nullptr) state = new_merge_state(context, lean);
+    else if (state->lean != nullptr && !lean) (void)merger_of(state);
     if (PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_POINTER(state);  // no traits, or no time to order them by
     Jsonb* traits = PG_GETARG_JSONB_P(1);
     if (!JB_ROOT_IS_OBJECT(traits))
@@ -100,14 +114,16 @@ Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
                         errhint("Pass one object per row, such as {\"plan\": \"pro\", \"city\": \"Tel Aviv\"}.")));
     Micros ts = to_unix(PG_GETARG_TIMESTAMPTZ(2));  // states keep Unix time, as ingest does
     int priority = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_INT32(3) : TraitMerger::kNoPriority;
-    int32 workspace = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_INT32(4) : 1;
+    if (state->lean != nullptr) {
+        lean_add_jsonb_traits(state->lean, traits, *rules, ts, priority);
+        PG_RETURN_POINTER(state);
+    }
     // cdp_internal.merge_traits_state also takes where the rows came from: a source and an event.
     text* source = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_TEXT_PP(5) : nullptr;
     text* event_id = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_TEXT_PP(6) : nullptr;
     Provenance from;
     if (source != nullptr) from.source = std::string_view(VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source));
     if (event_id != nullptr) from.event_id = std::string_view(VARDATA_ANY(event_id), VARSIZE_ANY_EXHDR(event_id));
-    const TraitRules* rules = rules_for(fcinfo, workspace);
     add_jsonb_traits(state->merger, traits, *rules, ts, priority, from);
     PG_RETURN_POINTER(state);
 }
@@ -120,13 +136,15 @@ Datum cdp_merge_traits_combine(PG_FUNCTION_ARGS) {
         if (a == nullptr) PG_RETURN_NULL();
         PG_RETURN_POINTER(a);
     }
-    if (a == nullptr) a = new_merge_state(context);
+    if (a == nullptr) a = new_merge_state(context, false);
+    TraitMerger* ours = merger_of(a);
     if (b->spare != nullptr) {
-        merge_bytea(b->spare, a->merger);
+        merge_bytea(b->spare, ours);
     } else {
+        TraitMerger* theirs = merger_of(b);
         guarded([&] {
-            TraitMerger copy = *b->merger;  // a state the caller keeps is left as it was
-            a->merger->merge(std::move(copy));
+            TraitMerger copy = *theirs;  // a state the caller keeps is left as it was
+            ours->merge(std::move(copy));
         });
     }
     PG_RETURN_POINTER(a);
@@ -220,7 +238,9 @@ Datum cdp_merge_traits_deserialize(PG_FUNCTION_ARGS) {
 
 Datum cdp_merge_traits_final(PG_FUNCTION_ARGS) {
     if (PG_ARGISNULL(0)) PG_RETURN_NULL();
-    PG_RETURN_DATUM(record_of(fcinfo, merger_of(merge_state_arg(fcinfo, 0))));
+    MergeState* state = merge_state_arg(fcinfo, 0);
+    if (state->lean != nullptr) PG_RETURN_DATUM(lean_record(state->lean));
+    PG_RETURN_DATUM(record_of(fcinfo, merger_of(state)));
 }
 
 // cdp_internal.traits_of(state bytea): the golden record a stored state stands for.

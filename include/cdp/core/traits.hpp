@@ -48,6 +48,21 @@ struct TraitValueView {
 // jsonb's order of kinds, ties by JSON text.
 bool trait_less(const TraitValue& a, const TraitValue& b);
 
+// How a value orders against another (negative, zero, positive), as max, min and every tie go.
+int compare_trait_values(const TraitValueView& a, const TraitValueView& b);
+
+// Survivorship between an observation at (ts, priority) and the best one so far, at (best_ts,
+// best_priority), for a rule that keeps one value (the rule the best of union and most_frequent
+// is kept by is latest):
+// - value_decides: whether the values' order counts (max and min; the others on a tie of time
+//   and priority), so that a caller compares values only then;
+// - beats: whether the observation wins, `by_value` being compare_trait_values(its value, the
+//   best's) when value_decides says it counts (anything otherwise);
+// - may_beat: false when no value at (ts, priority) could win.
+bool value_decides(Survivorship rule, Micros ts, int priority, Micros best_ts, int best_priority);
+bool beats(Survivorship rule, Micros ts, int priority, Micros best_ts, int best_priority, int by_value);
+bool may_beat(Survivorship rule, Micros ts, int priority, Micros best_ts, int best_priority);
+
 // Where a value came from: a source's name ("identify", "context.traits", a CRM table) and the
 // event or row that carried it. Either may be empty.
 struct Provenance {
@@ -80,6 +95,10 @@ public:
     // `near` as for find. The rule counts when the trait is new to the state. Returns its place.
     size_t add(std::string_view key, const TraitValueView& value, Survivorship rule, Micros ts, int priority,
              Provenance from = {}, size_t near = 0);
+    // The same for a trait the state has, at the place find() gave (no search, no rule: its own).
+    void offer_at(size_t place, const TraitValueView& value, Micros ts, int priority, Provenance from = {}) {
+        offer(traits_[place], value, ts, priority, from);
+    }
     // False when a value of the trait at `place` (npos: not seen yet) at (ts, priority) cannot
     // change the record whatever it is (an older value under latest, say): the caller may skip
     // making it.
