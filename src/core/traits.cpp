@@ -99,31 +99,11 @@ bool TraitMerger::better(Survivorship rule, const Candidate& a, const Candidate&
     return better(rule, a.ts, a.priority, v, b);
 }
 
-namespace {
-// jsonb's order of object keys: shorter first, then bytewise.
-bool key_before(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return a.size() < b.size();
-    return a.compare(b) < 0;
-}
-}  // namespace
-
 size_t TraitMerger::lower(std::string_view key) const {
     auto it = std::lower_bound(traits_.begin(), traits_.end(), key,
                                [](const Trait& t, std::string_view k) { return key_before(t.key, k); });
     return static_cast<size_t>(it - traits_.begin());
 }
-
-namespace {
-// Whether two keys are the same: keys are short, and a loop over their bytes is quicker than a
-// call to memcmp for them.
-bool same_key(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    if (a.size() > 16) return a == b;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (a[i] != b[i]) return false;
-    return true;
-}
-}  // namespace
 
 size_t TraitMerger::find(std::string_view key, size_t near) const {
     if (near < traits_.size() && same_key(traits_[near].key, key)) return near;

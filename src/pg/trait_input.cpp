@@ -252,12 +252,6 @@ struct LeanTrait {
 
 std::string_view key_of(const LeanTrait& t) { return std::string_view(t.key, static_cast<size_t>(t.key_len)); }
 
-// jsonb's order of keys: shorter first, then bytewise.
-bool lean_key_before(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return a.size() < b.size();
-    return memcmp(a.data(), b.data(), a.size()) < 0;
-}
-
 // The kind of a value as a TraitValue, and where its bytes are.
 TraitValue::Kind kind_of(const JsonbValue& v) {
     switch (v.type) {
@@ -329,17 +323,17 @@ namespace {
 // The place of a trait with the key (made, with its rule, when it has none); `near`: where it is
 // expected (after the previous key of the row), checked first.
 int lean_place(LeanTraits* s, std::string_view key, const TraitRules& rules, int near) {
-    if (near < s->count && key_of(s->traits[near]) == key) return near;
+    if (near < s->count && same_key(key_of(s->traits[near]), key)) return near;
     int lo = 0, hi = s->count;
-    if (s->count > 0 && lean_key_before(key_of(s->traits[s->count - 1]), key)) {
+    if (s->count > 0 && key_before(key_of(s->traits[s->count - 1]), key)) {
         lo = s->count;  // after every trait held: a record's first row comes in key order
     } else {
         while (lo < hi) {
             int mid = (lo + hi) / 2;
-            if (lean_key_before(key_of(s->traits[mid]), key)) lo = mid + 1;
+            if (key_before(key_of(s->traits[mid]), key)) lo = mid + 1;
             else hi = mid;
         }
-        if (lo < s->count && key_of(s->traits[lo]) == key) return lo;
+        if (lo < s->count && same_key(key_of(s->traits[lo]), key)) return lo;
     }
     if (s->count == s->room) {
         int room = std::max(8, s->room * 2);

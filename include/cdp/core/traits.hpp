@@ -48,6 +48,22 @@ struct TraitValueView {
 // jsonb's order of kinds, ties by JSON text.
 bool trait_less(const TraitValue& a, const TraitValue& b);
 
+// jsonb's order of object keys (shorter first, then bytewise), which states keep traits in.
+inline bool key_before(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return a.size() < b.size();
+    return a.compare(b) < 0;
+}
+
+// Whether two trait keys are the same: keys are short, and a loop over their bytes is quicker
+// than a call to memcmp for them.
+inline bool same_key(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    if (a.size() > 16) return a == b;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 // How a value orders against another (negative, zero, positive), as max, min and every tie go.
 int compare_trait_values(const TraitValueView& a, const TraitValueView& b);
 
