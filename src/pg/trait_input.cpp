@@ -381,7 +381,7 @@ void lean_take(LeanTraits* s, LeanTrait& t, const JsonbValue& v, Micros ts, int 
         default:
             break;
     }
-    if (len > t.room) {
+    if (len > t.room || t.value == nullptr) {  // an empty string's value has room too
         if (t.value != nullptr) pfree(t.value);
         t.room = std::max<uint32>(len, 16);
         t.value = static_cast<char*>(MemoryContextAlloc(s->context, t.room));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <tuple>
 
 using namespace cdp;
 
@@ -257,5 +258,47 @@ TEST(Traits, SourcesTellWhereEachSurvivorCameFrom) {
         EXPECT_EQ(s[1].key, "tags");  // union: the latest contribution
         EXPECT_EQ(s[1].at, 6 * kDay);
         EXPECT_EQ(s[1].source, "context.traits");
+    }
+}
+
+// The decision both trait states make (the aggregate's lighter state and TraitMerger), against
+// each rule written out as the order it keeps the greatest of: for every pair of observations,
+// beats says whether the new one is greater; where value_decides says the values do not count,
+// the answer is the same whatever their order; where may_beat says no, no value wins.
+TEST(Traits, SurvivorshipDecisionsFollowEachRulesOrder) {
+    auto order = [](Survivorship rule, Micros ts, int priority, int value) -> std::tuple<long, long, long> {
+        switch (rule) {
+            case Survivorship::Earliest:
+                return {-ts, -priority, value};
+            case Survivorship::SourcePriority:
+                return {-priority, ts, value};
+            case Survivorship::Max:
+                return {value, 0, 0};
+            case Survivorship::Min:
+                return {-value, 0, 0};
+            default:
+                return {ts, -priority, value};
+        }
+    };
+    std::mt19937 rng(7);
+    const Survivorship rules[] = {Survivorship::Latest, Survivorship::Earliest, Survivorship::SourcePriority,
+                                  Survivorship::Max, Survivorship::Min};
+    for (int round = 0; round < 20000; ++round) {
+        Survivorship rule = rules[rng() % 5];
+        Micros ts = rng() % 3, best_ts = rng() % 3;
+        int priority = 1 + static_cast<int>(rng() % 3), best_priority = 1 + static_cast<int>(rng() % 3);
+        if (rng() % 4 == 0) priority = TraitMerger::kNoPriority;
+        int value = static_cast<int>(rng() % 3), best_value = static_cast<int>(rng() % 3);
+        int by_value = value < best_value ? -1 : value > best_value ? 1 : 0;
+        bool expected = order(rule, ts, priority, value) > order(rule, best_ts, best_priority, best_value);
+        ASSERT_EQ(beats(rule, ts, priority, best_ts, best_priority, by_value), expected) << "round " << round;
+        if (!value_decides(rule, ts, priority, best_ts, best_priority)) {
+            for (int other : {-1, 0, 1})
+                ASSERT_EQ(beats(rule, ts, priority, best_ts, best_priority, other), expected) << "round " << round;
+        }
+        if (!may_beat(rule, ts, priority, best_ts, best_priority)) {
+            for (int other : {-1, 0, 1})
+                ASSERT_FALSE(beats(rule, ts, priority, best_ts, best_priority, other)) << "round " << round;
+        }
     }
 }
