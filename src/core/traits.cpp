@@ -148,11 +148,8 @@ void TraitMerger::offer(Trait& t, const TraitValueView& v, Micros ts, int priori
         case Survivorship::MostFrequent:
             if (!is_null) tally_of(t).count(v.json, 1);
             break;
-        case Survivorship::Max:
-        case Survivorship::Min:
-            if (is_null) return;  // a missing value is neither the largest nor the smallest
-            break;
         default:
+            if (is_null && passes_over_nulls(t.rule)) return;
             break;
     }
     if (!t.has || better(best_rule_of(t.rule), ts, priority, v, t.best)) take(t, v, ts, priority, from);

@@ -136,9 +136,29 @@ private:
     uint32 offset_ = 0;
 };
 
-}  // namespace
+// A jsonb object's top-level members, keys read first (an object keeps its keys, then its
+// values), then the values one by one in the same order.
+class Members {
+public:
+    explicit Members(Jsonb* object)
+        : count_(JB_ROOT_IS_OBJECT(object) ? static_cast<int>(JB_ROOT_COUNT(object)) : 0), children_(&object->root) {
+        keys_ = count_ <= kSmall ? small_ : static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * count_));
+        for (int i = 0; i < count_; ++i) children_.next(&keys_[i]);
+    }
+    int count() const { return count_; }
+    std::string_view key(int i) const {
+        return std::string_view(keys_[i].val.string.val, static_cast<size_t>(keys_[i].val.string.len));
+    }
+    // The next member's value (call once per member, in order).
+    void next_value(JsonbValue* v) { children_.next(v); }
 
-namespace {
+private:
+    static constexpr int kSmall = 16;  // a record's usual number of traits: no allocation for them
+    int count_;
+    Children children_;
+    JsonbValue small_[kSmall];
+    JsonbValue* keys_;
+};
 
 // Runs a reading of state bytes: malformed bytes are an error naming `what`.
 template <typename Read>
@@ -170,13 +190,9 @@ bytea* trait_state_bytes(const TraitMerger& state) {
 
 void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules, Micros ts, int priority,
                       Provenance from) {
-    // Only an object has traits; its children are stored keys first, then values.
-    int pairs = JB_ROOT_IS_OBJECT(traits) ? static_cast<int>(JB_ROOT_COUNT(traits)) : 0;
+    Members members(traits);  // only an object has traits
+    int pairs = members.count();
     if (pairs == 0) return;
-    JsonbValue small[16];  // a record's usual number of traits: no allocation for their keys
-    JsonbValue* keys = pairs <= 16 ? small : static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * pairs));
-    Children children(&traits->root);
-    for (int i = 0; i < pairs; ++i) children.next(&keys[i]);
     StringInfoData buf;  // a value's JSON text (and its elements', for a union's array)
     buf.data = nullptr;
     guarded([&] {
@@ -185,16 +201,13 @@ void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules
     size_t near = 0;  // where the next key is expected in the state: both go in jsonb's key order
     for (int i = 0; i < pairs; ++i) {
         JsonbValue v;
-        children.next(&v);
-        std::string_view key(keys[i].val.string.val, static_cast<size_t>(keys[i].val.string.len));
+        members.next_value(&v);
+        std::string_view key = members.key(i);
         Survivorship rule = Survivorship::Latest;
         size_t at = TraitMerger::npos;
         bool matters = true;
         guarded([&] {
-            if (!rules.by_trait.empty()) {
-                auto r = rules.by_trait.find(key);
-                if (r != rules.by_trait.end()) rule = r->second;
-            }
+            rule = rules.rule_of(key);
             at = state->find(key, near);
             matters = state->may_matter(at, ts, priority);
         });
@@ -205,10 +218,10 @@ void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules
         TraitValueView value;
         append_json(&buf, &v, &value.kind, &value.number);
         int length = buf.len;
-        int* offsets = nullptr;  // a union's array: element e's text is [offsets[e], offsets[e + 1])
         if (value.kind == TraitValue::Array && rule == Survivorship::Union) {
             int size = static_cast<int>(JsonContainerSize(v.val.binary.data));
-            offsets = static_cast<int*>(palloc(sizeof(int) * (size + 1)));
+            // element e's text is [offsets[e], offsets[e + 1])
+            auto* offsets = static_cast<int*>(palloc(sizeof(int) * (size + 1)));
             auto* elements = static_cast<std::string_view*>(palloc(sizeof(std::string_view) * std::max(size, 1)));
             Children items(v.val.binary.data);
             for (int e = 0; e < size; ++e) {
@@ -252,7 +265,7 @@ struct LeanTrait {
 
 std::string_view key_of(const LeanTrait& t) { return std::string_view(t.key, static_cast<size_t>(t.key_len)); }
 
-// The kind of a value as a TraitValue, and where its bytes are.
+// The kind of a value as a TraitValue.
 TraitValue::Kind kind_of(const JsonbValue& v) {
     switch (v.type) {
         case jbvNull:
@@ -349,11 +362,7 @@ int lean_place(LeanTraits* s, std::string_view key, const TraitRules& rules, int
     t.key = static_cast<char*>(MemoryContextAlloc(s->context, std::max<size_t>(key.size(), 1)));
     memcpy(t.key, key.data(), key.size());
     t.key_len = static_cast<int>(key.size());
-    t.rule = Survivorship::Latest;
-    guarded([&] {
-        auto r = rules.by_trait.find(key);
-        if (r != rules.by_trait.end()) t.rule = r->second;
-    });
+    guarded([&] { t.rule = rules.rule_of(key); });
     return lo;
 }
 
@@ -396,30 +405,26 @@ void lean_take(LeanTraits* s, LeanTrait& t, const JsonbValue& v, Micros ts, int 
 }  // namespace
 
 void lean_add_jsonb_traits(LeanTraits* s, Jsonb* traits, const TraitRules& rules, Micros ts, int priority) {
-    int pairs = JB_ROOT_IS_OBJECT(traits) ? static_cast<int>(JB_ROOT_COUNT(traits)) : 0;
-    if (pairs == 0) return;
-    JsonbValue small[16];
-    JsonbValue* keys = pairs <= 16 ? small : static_cast<JsonbValue*>(palloc(sizeof(JsonbValue) * pairs));
-    Children children(&traits->root);
-    for (int i = 0; i < pairs; ++i) children.next(&keys[i]);
+    Members members(traits);  // only an object has traits
+    StringInfoData mine, theirs;  // two values' JSON texts, when their order counts
+    mine.data = theirs.data = nullptr;
     int near = 0;
-    for (int i = 0; i < pairs; ++i) {
+    for (int i = 0; i < members.count(); ++i) {
         JsonbValue v;
-        children.next(&v);
-        std::string_view key(keys[i].val.string.val, static_cast<size_t>(keys[i].val.string.len));
-        int at = lean_place(s, key, rules, near);
+        members.next_value(&v);
+        int at = lean_place(s, members.key(i), rules, near);
         near = at + 1;
         LeanTrait& t = s->traits[at];
-        if (v.type == jbvNull && (t.rule == Survivorship::Max || t.rule == Survivorship::Min))
-            continue;  // a missing value is neither the largest nor the smallest
+        if (v.type == jbvNull && passes_over_nulls(t.rule)) continue;
         if (t.has) {
             if (!may_beat(t.rule, ts, priority, t.ts, t.priority)) continue;
             int by_value = 0;
             if (value_decides(t.rule, ts, priority, t.ts, t.priority)) {
                 // As a TraitMerger orders them: by their JSON texts (and numbers' values).
-                StringInfoData mine, theirs;
-                initStringInfo(&mine);
-                initStringInfo(&theirs);
+                if (mine.data == nullptr) {
+                    initStringInfo(&mine);
+                    initStringInfo(&theirs);
+                }
                 JsonbValue best;
                 value_of(t, &best);
                 TraitValueView a = view_of(&v, &mine), b = view_of(&best, &theirs);

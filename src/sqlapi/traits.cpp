@@ -102,7 +102,8 @@ Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
     MergeState* state = merge_state_arg(fcinfo, 0);
     int32 workspace = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_INT32(4) : 1;
     const TraitRules* rules = rules_for(fcinfo, workspace);
-    // cdp_internal.merge_traits_state also takes where the rows came from: a full state keeps it.
+    // A lighter state, unless the call keeps provenance (cdp_internal.merge_traits_state) or a
+    // trait of the workspace is tallied.
     bool lean = PG_NARGS() <= 5 && !rules->tallies;
     if (state == nullptr) state = new_merge_state(context, lean);
     else if (state->lean != nullptr && !lean) (void)merger_of(state);
@@ -118,7 +119,7 @@ Datum cdp_merge_traits_trans(PG_FUNCTION_ARGS) {
         lean_add_jsonb_traits(state->lean, traits, *rules, ts, priority);
         PG_RETURN_POINTER(state);
     }
-    // cdp_internal.merge_traits_state also takes where the rows came from: a source and an event.
+    // Where the rows came from (cdp_internal.merge_traits_state): a source and an event.
     text* source = PG_NARGS() > 5 && !PG_ARGISNULL(5) ? PG_GETARG_TEXT_PP(5) : nullptr;
     text* event_id = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_TEXT_PP(6) : nullptr;
     Provenance from;

@@ -85,11 +85,9 @@ SELECT count(*) AS profiles, md5(string_agg(r::text, ';' ORDER BY profile)) AS d
 FROM (SELECT profile, cdp.merge_traits(traits, ts, priority, :ws) AS r FROM trait_rows GROUP BY profile) g;
 SET max_parallel_workers_per_gather = 0;
 SELECT * FROM trait_digest \gset serial_
-SET max_parallel_workers_per_gather = 2;
-SET parallel_setup_cost = 0;
-SET parallel_tuple_cost = 0;
-SET min_parallel_table_scan_size = 0;
-SET parallel_leader_participation = off;
+-- Settings under which the planner splits even a small aggregate across workers.
+\set parallel_plans 'SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET parallel_leader_participation = off;'
+:parallel_plans
 EXPLAIN (COSTS OFF) SELECT * FROM trait_digest;
 SELECT profiles, digest = :'serial_digest' AS same_as_serial FROM trait_digest;
 RESET ALL;
@@ -180,11 +178,7 @@ CREATE TEMP VIEW lean_digest AS
 SELECT count(*) AS groups, md5(string_agg(r::text, ';' ORDER BY few)) AS digest
 FROM (SELECT few, cdp.merge_traits(t, ts, p, 78) AS r FROM lean_rows GROUP BY few) s;
 SELECT * FROM lean_digest \gset serial_
-SET max_parallel_workers_per_gather = 2;
-SET parallel_setup_cost = 0;
-SET parallel_tuple_cost = 0;
-SET min_parallel_table_scan_size = 0;
-SET parallel_leader_participation = off;
+:parallel_plans
 EXPLAIN (COSTS OFF) SELECT * FROM lean_digest;
 SELECT groups, digest = :'serial_digest' AS same_as_serial FROM lean_digest;
 RESET ALL;

@@ -78,6 +78,9 @@ int compare_trait_values(const TraitValueView& a, const TraitValueView& b);
 bool value_decides(Survivorship rule, Micros ts, int priority, Micros best_ts, int best_priority);
 bool beats(Survivorship rule, Micros ts, int priority, Micros best_ts, int best_priority, int by_value);
 bool may_beat(Survivorship rule, Micros ts, int priority, Micros best_ts, int best_priority);
+// Whether a null value is passed over under the rule (max and min: a missing value is neither
+// the largest nor the smallest) rather than kept as the trait's value (it was cleared).
+inline bool passes_over_nulls(Survivorship rule) { return rule == Survivorship::Max || rule == Survivorship::Min; }
 
 // Where a value came from: a source's name ("identify", "context.traits", a CRM table) and the
 // event or row that carried it. Either may be empty.

@@ -16,6 +16,12 @@ struct TraitRules {
     int32 workspace = 0;
     std::map<std::string, Survivorship, std::less<>> by_trait;
     bool tallies = false;  // some trait is kept by most_frequent or union
+
+    // The rule of a trait (latest when it has none).
+    Survivorship rule_of(std::string_view trait) const {
+        auto r = by_trait.find(trait);
+        return r != by_trait.end() ? r->second : Survivorship::Latest;
+    }
 };
 
 // Reads the workspace's rules; the caller holds an SPI connection.
