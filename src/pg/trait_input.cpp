@@ -250,20 +250,29 @@ void add_jsonb_traits(TraitMerger* state, Jsonb* traits, const TraitRules& rules
 
 namespace {
 
+// A trait of a lean state. Its key and value are kept in the entry itself when they fit (most
+// do: no allocation per trait), else in memory of their own. Entries move (a trait put before
+// them, the array grown), so where the bytes are is found each time, never kept.
 struct LeanTrait {
-    char* key;
-    int key_len;
+    static constexpr uint32 kKeyHere = 16, kValueHere = 32;
     Survivorship rule;
     bool has;
     bool boolean;  // a bool's value
+    bool value_away;  // the value is in `away`, not `value_here`
     TraitValue::Kind kind;
     int priority;
     Micros ts;
-    char* value;  // a string's bytes, a numeric (varlena), a container; int-aligned (palloc'd)
-    uint32 len, room;
+    uint32 key_len, len, room;  // room: of `away` (0: none yet)
+    char* key_away;             // a key longer than kKeyHere
+    char* away;                 // a value longer than kValueHere; int-aligned (palloc'd)
+    alignas(8) char key_here[kKeyHere];
+    alignas(8) char value_here[kValueHere];  // int-aligned, as a numeric or container needs
+
+    const char* key() const { return key_len <= kKeyHere ? key_here : key_away; }
+    const char* value() const { return value_away ? away : value_here; }
 };
 
-std::string_view key_of(const LeanTrait& t) { return std::string_view(t.key, static_cast<size_t>(t.key_len)); }
+std::string_view key_of(const LeanTrait& t) { return std::string_view(t.key(), t.key_len); }
 
 // The kind of a value as a TraitValue.
 TraitValue::Kind kind_of(const JsonbValue& v) {
@@ -293,16 +302,16 @@ void value_of(const LeanTrait& t, JsonbValue* v) {
             break;
         case TraitValue::String:
             v->type = jbvString;
-            v->val.string.val = t.value;
+            v->val.string.val = const_cast<char*>(t.value());
             v->val.string.len = static_cast<int>(t.len);
             break;
         case TraitValue::Number:
             v->type = jbvNumeric;
-            v->val.numeric = reinterpret_cast<Numeric>(t.value);
+            v->val.numeric = reinterpret_cast<Numeric>(const_cast<char*>(t.value()));
             break;
         default:
             v->type = jbvBinary;
-            v->val.binary.data = reinterpret_cast<JsonbContainer*>(t.value);
+            v->val.binary.data = reinterpret_cast<JsonbContainer*>(const_cast<char*>(t.value()));
             v->val.binary.len = static_cast<int>(t.len);
             break;
     }
@@ -359,9 +368,10 @@ int lean_place(LeanTraits* s, std::string_view key, const TraitRules& rules, int
     ++s->count;
     LeanTrait& t = s->traits[lo];
     memset(&t, 0, sizeof t);
-    t.key = static_cast<char*>(MemoryContextAlloc(s->context, std::max<size_t>(key.size(), 1)));
-    memcpy(t.key, key.data(), key.size());
-    t.key_len = static_cast<int>(key.size());
+    t.key_len = static_cast<uint32>(key.size());
+    char* to = t.key_here;
+    if (t.key_len > LeanTrait::kKeyHere) to = t.key_away = static_cast<char*>(MemoryContextAlloc(s->context, t.key_len));
+    memcpy(to, key.data(), key.size());
     guarded([&] { t.rule = rules.rule_of(key); });
     return lo;
 }
@@ -390,12 +400,13 @@ void lean_take(LeanTraits* s, LeanTrait& t, const JsonbValue& v, Micros ts, int 
         default:
             break;
     }
-    if (len > t.room || t.value == nullptr) {  // an empty string's value has room too
-        if (t.value != nullptr) pfree(t.value);
-        t.room = std::max<uint32>(len, 16);
-        t.value = static_cast<char*>(MemoryContextAlloc(s->context, t.room));
+    t.value_away = len > LeanTrait::kValueHere;
+    if (t.value_away && len > t.room) {  // room of its own, kept for the trait's next values
+        if (t.away != nullptr) pfree(t.away);
+        t.room = len;
+        t.away = static_cast<char*>(MemoryContextAlloc(s->context, t.room));
     }
-    if (len > 0) memcpy(t.value, bytes, len);
+    if (len > 0) memcpy(t.value_away ? t.away : t.value_here, bytes, len);
     t.len = len;
     t.ts = ts;
     t.priority = priority;

@@ -141,7 +141,8 @@ DROP TABLE numbers;
 -- provenance) always uses the full one. Both pick the same survivors: 3,000 groups of rows with
 -- traits under latest, earliest, source priority, max and min, values of every kind (strings
 -- apart only by an escape or by a prefix, numbers equal as doubles but not as text, nulls,
--- booleans, arrays, objects), keys left out at random, and times and priorities that tie.
+-- booleans, arrays, objects; values short enough to keep in the state's entry and longer ones),
+-- keys left out at random, and times and priorities that tie.
 INSERT INTO cdp.trait_rules (workspace_id, trait, rule) VALUES
   (78, 'a', 'earliest'), (78, 'b', 'source_priority'), (78, 'c', 'max'), (78, 'd', 'min'), (78, 'a_long_trait_name', 'max'),
   (79, 'a', 'earliest'), (79, 'b', 'union'), (79, 'c', 'max'), (79, 'd', 'most_frequent');
@@ -149,8 +150,10 @@ CREATE TABLE lean_rows AS
 SELECT i % 3000 AS g, i % 4 AS few, i,
        (SELECT jsonb_object_agg(k, (ARRAY['"ab"', '"ab!"', '"a\"b"', '"a\\b"', '"ab\n"', '""', '"Zoë"', '1', '1.0', '1.50',
                                           '-3.5', '100000000000000000001', '100000000000000000002', 'null', 'true',
-                                          'false', '[1, 2]', '[1]', '{"x": 1}', '{"x": "y"}']::jsonb[])
-                                   [1 + (hashint4(i * 31 + ord::int) & 2147483647) % 20])
+                                          'false', '[1, 2]', '[1]', '{"x": 1}', '{"x": "y"}',
+                                          '"a string longer than thirty-two bytes, kept apart"',
+                                          '{"nested": ["an object longer than thirty-two bytes", 1.5]}']::jsonb[])
+                                   [1 + (hashint4(i * 31 + ord::int) & 2147483647) % 22])
         FROM unnest(ARRAY['a', 'b', 'c', 'd', 'f', 'g', 'a_long_trait_name']) WITH ORDINALITY u(k, ord)
         WHERE (hashint4(i * 17 + ord::int) & 3) <> 0) AS t,
        timestamptz '2026-01-01' + ((hashint4(i * 7) & 2147483647) % 4) * interval '1 hour' AS ts,
