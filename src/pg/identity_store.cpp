@@ -214,32 +214,6 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     int n = static_cast<int>(w->distinct.size());
     if (n == 0) return;
 
-    // Edges a person cut (cdp.unlink, cdp.block_identifier) stay cut whatever events say later.
-    int nc = static_cast<int>(w->candidates.size());
-    if (nc > 0) {
-        Datum *at = datums(nc), *av = datums(nc), *bt = datums(nc), *bv = datums(nc);
-        for (int i = 0; i < nc; ++i) {
-            at[i] = text_datum(w->candidates[i].first.type);
-            av[i] = text_datum(w->candidates[i].first.value);
-            bt[i] = text_datum(w->candidates[i].second.type);
-            bv[i] = text_datum(w->candidates[i].second.value);
-        }
-        Oid argtypes[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-        Datum args[] = {Int32GetDatum(workspace), text_array(at, nc), text_array(av, nc), text_array(bt, nc),
-                        text_array(bv, nc)};
-        run(&cut_plan,
-            "SELECT u.ord::int FROM unnest($2, $3, $4, $5) WITH ORDINALITY AS u(at, av, bt, bv, ord)"
-            " CROSS JOIN LATERAL (SELECT 1 FROM cdp.identity_edges e WHERE e.workspace_id = $1 AND e.a_type = u.at"
-            "  AND e.a_value = u.av AND e.b_type = u.bt AND e.b_value = u.bv"
-            "  AND NOT e.merged AND e.reason IN ('unlinked', 'blocked') OFFSET 0) e",  // probes, as above
-            5, argtypes, args);
-        for (uint64 r = 0; r < SPI_processed; ++r) {
-            bool isnull;
-            int ord = DatumGetInt32(spi_value(r, 1, &isnull));
-            guarded([&] { w->cut.insert(w->candidates[ord - 1]); });
-        }
-    }
-
     // Which of them exist, in which profiles, and what those profiles hold.
     {
         Datum *types = datums(n), *values = datums(n);
@@ -264,6 +238,43 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
             w->existing_profile[ord - 1] = n2 ? -1 : DatumGetInt64(profile);
         }
     }
+    // Edges a person cut (cdp.unlink, cdp.block_identifier) stay cut whatever events say later.
+    // Only an edge between two stored, unblocked identifiers can have been cut (and a link with
+    // a blocked end is refused as such): only those are looked up.
+    int nc = 0;
+    int* probed = static_cast<int*>(palloc(sizeof(int) * (w->candidates.size() + 1)));
+    guarded([&] {
+        for (size_t i = 0; i < w->candidates.size(); ++i)
+            if (w->existing_profile[w->index.at(w->candidates[i].first)] > 0 &&
+                w->existing_profile[w->index.at(w->candidates[i].second)] > 0)
+                probed[nc++] = static_cast<int>(i);
+    });
+    if (nc > 0) {
+        Datum *at = datums(nc), *av = datums(nc), *bt = datums(nc), *bv = datums(nc);
+        for (int i = 0; i < nc; ++i) {
+            const auto& [a, b] = w->candidates[probed[i]];
+            at[i] = text_datum(a.type);
+            av[i] = text_datum(a.value);
+            bt[i] = text_datum(b.type);
+            bv[i] = text_datum(b.value);
+        }
+        Oid argtypes[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+        Datum args[] = {Int32GetDatum(workspace), text_array(at, nc), text_array(av, nc), text_array(bt, nc),
+                        text_array(bv, nc)};
+        run(&cut_plan,
+            "SELECT u.ord::int FROM unnest($2, $3, $4, $5) WITH ORDINALITY AS u(at, av, bt, bv, ord)"
+            " CROSS JOIN LATERAL (SELECT 1 FROM cdp.identity_edges e WHERE e.workspace_id = $1 AND e.a_type = u.at"
+            "  AND e.a_value = u.av AND e.b_type = u.bt AND e.b_value = u.bv"
+            "  AND NOT e.merged AND e.reason IN ('unlinked', 'blocked') OFFSET 0) e",  // probes, as above
+            5, argtypes, args);
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            bool isnull;
+            int ord = DatumGetInt32(spi_value(r, 1, &isnull));
+            guarded([&] { w->cut.insert(w->candidates[probed[ord - 1]]); });
+        }
+    }
+
+
     int np = 0;
     Datum* profiles = datums(n);
     guarded([&] {
