@@ -214,7 +214,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     int n = static_cast<int>(w->distinct.size());
     if (n == 0) return;
 
-    // Which of them exist, in which profiles, and what those profiles hold.
+    // Which of them exist, and in which profiles.
     {
         Datum *types = datums(n), *values = datums(n);
         for (int i = 0; i < n; ++i) {
@@ -274,7 +274,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
         }
     }
 
-
+    // What those profiles hold, by type.
     int np = 0;
     Datum* profiles = datums(n);
     guarded([&] {
