@@ -163,8 +163,8 @@ CREATE TABLE bench_rebuilt AS
 ALTER TABLE bench_rebuilt ADD PRIMARY KEY (workspace_id, id_type, id_value) INCLUDE (profile_id);
 CREATE INDEX ON bench_rebuilt (workspace_id, profile_id) INCLUDE (id_type);")
 # The least any rebuild writes: (node, component) text pairs with a unique index on node.
-bare=$(timed "DROP TABLE IF EXISTS bench_rebuilt;
-CREATE TABLE bench_rebuilt AS SELECT * FROM cdp.connected_components('SELECT a_value, b_value FROM cdp.identity_edges WHERE merged');
+q -c "DROP TABLE bench_rebuilt" >/dev/null  # not in the time below
+bare=$(timed "CREATE TABLE bench_rebuilt AS SELECT * FROM cdp.connected_components('SELECT a_value, b_value FROM cdp.identity_edges WHERE merged');
 CREATE UNIQUE INDEX ON bench_rebuilt (node);")
 q -c "DROP TABLE bench_rebuilt" >/dev/null
 pct() { python3 -c "print(f'{100 * $1 / $2:.2f}%')"; }

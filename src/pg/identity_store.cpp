@@ -238,16 +238,29 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
             w->existing_profile[ord - 1] = n2 ? -1 : DatumGetInt64(profile);
         }
     }
-    // Edges a person cut (cdp.unlink, cdp.block_identifier) stay cut whatever events say later.
-    // Only an edge between two stored, unblocked identifiers can have been cut (and a link with
-    // a blocked end is refused as such): only those are looked up.
-    int nc = 0;
+    // What the links need looked up, from the profiles of their ends:
+    // - cut edges (cdp.unlink, cdp.block_identifier), which stay cut whatever events say later.
+    //   Only an edge between two stored, unblocked identifiers can have been cut (a link with a
+    //   blocked end is refused as such), so only those are probed (`probed`: their places);
+    // - the counts of the profiles a link may merge or add to: those of identifiers that some
+    //   event links to a new identifier or to another profile (a batch of anonymous page views
+    //   needs none, nor does a signed-in user's event linking two ids the profile holds).
+    int nc = 0, np = 0;
     int* probed = static_cast<int*>(palloc(sizeof(int) * (w->candidates.size() + 1)));
+    Datum* profiles = datums(n);
     guarded([&] {
-        for (size_t i = 0; i < w->candidates.size(); ++i)
-            if (w->existing_profile[w->index.at(w->candidates[i].first)] > 0 &&
-                w->existing_profile[w->index.at(w->candidates[i].second)] > 0)
-                probed[nc++] = static_cast<int>(i);
+        std::vector<int64> ids;
+        for (size_t i = 0; i < w->candidates.size(); ++i) {
+            int64 pa = w->existing_profile[w->index.at(w->candidates[i].first)],
+                  pb = w->existing_profile[w->index.at(w->candidates[i].second)];
+            if (pa > 0 && pb > 0) probed[nc++] = static_cast<int>(i);
+            if (pa == pb) continue;
+            if (pa > 0) ids.push_back(pa);
+            if (pb > 0) ids.push_back(pb);
+        }
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        for (int64 p : ids) profiles[np++] = Int64GetDatum(p);
     });
     if (nc > 0) {
         Datum *at = datums(nc), *av = datums(nc), *bt = datums(nc), *bv = datums(nc);
@@ -274,24 +287,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
         }
     }
 
-    // What those profiles hold, by type.
-    int np = 0;
-    Datum* profiles = datums(n);
-    guarded([&] {
-        // Counts matter only where a link may merge or add: profiles of identifiers that some
-        // event links to a new identifier or to another profile (a batch of anonymous page views
-        // needs none, nor does a signed-in user's event linking two ids the profile holds).
-        std::vector<int64> ids;
-        for (const auto& [a, b] : w->candidates) {
-            int64 pa = w->existing_profile[w->index.at(a)], pb = w->existing_profile[w->index.at(b)];
-            if (pa == pb) continue;
-            if (pa > 0) ids.push_back(pa);
-            if (pb > 0) ids.push_back(pb);
-        }
-        std::sort(ids.begin(), ids.end());
-        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-        for (int64 p : ids) profiles[np++] = Int64GetDatum(p);
-    });
+    // What the profiles a link may grow hold, by type.
     if (np > 0) {
         Oid argtypes[] = {INT4OID, INT8ARRAYOID};
         Datum args[] = {Int32GetDatum(workspace), int8_array(profiles, np)};
