@@ -45,12 +45,36 @@ CREATE TABLE cdp.identity_edges (
     reason text,                          -- why not merged
     PRIMARY KEY (workspace_id, a_type, a_value, b_type, b_value)
 );
-CREATE INDEX identity_edges_b_idx ON cdp.identity_edges (workspace_id, b_type, b_value);
--- The edges a person cut: few, and probed by every batch that links identifiers.
-CREATE INDEX identity_edges_cut_idx ON cdp.identity_edges (workspace_id, a_type, a_value, b_type, b_value)
-    WHERE NOT merged AND reason IN ('unlinked', 'blocked');
+-- Refused edges by their b end. A merged edge joins two identifiers of one profile (a merge
+-- moves a whole profile, a split follows the merged edges), so it is found from its a end among
+-- that profile's identifiers (cdp_internal.edges_touching): merged edges, nearly all of them,
+-- need no second index, and an edge ingest merges writes one index entry, not two. The edges a
+-- person cut are among these, and every batch that links two stored identifiers probes them.
+CREATE INDEX identity_edges_refused_idx ON cdp.identity_edges (workspace_id, b_type, b_value, a_type, a_value)
+    WHERE NOT merged;
 COMMENT ON TABLE cdp.identity_edges IS 'Pairs of identifiers seen together; merged or refused with a reason';
 SELECT pg_catalog.pg_extension_config_dump('cdp.identity_edges', '');
+
+-- The edges with an end among the given identifiers (types[i], vals[i]): by the a end (the
+-- primary key), refused ones by the b end (their index), and merged ones by the b end from the
+-- a ends of the b end's profile.
+CREATE FUNCTION cdp_internal.edges_touching(workspace integer, types text[], vals text[])
+RETURNS TABLE (a_type text, a_value text, b_type text, b_value text)
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+WITH given AS (SELECT * FROM unnest(types, vals) AS g(t, v))
+SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g JOIN cdp.identity_edges e
+    ON e.workspace_id = workspace AND e.a_type = g.t AND e.a_value = g.v
+UNION
+SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g JOIN cdp.identity_edges e
+    ON e.workspace_id = workspace AND e.b_type = g.t AND e.b_value = g.v AND NOT e.merged
+UNION
+SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g
+JOIN cdp.identifiers ib ON ib.workspace_id = workspace AND ib.id_type = g.t AND ib.id_value = g.v
+JOIN cdp.identifiers ia ON ia.workspace_id = workspace AND ia.profile_id = ib.profile_id
+JOIN cdp.identity_edges e ON e.workspace_id = workspace AND e.a_type = ia.id_type AND e.a_value = ia.id_value
+    AND e.b_type = g.t AND e.b_value = g.v AND e.merged
+$$;
 
 CREATE TABLE cdp.identity_changes (
     change_id bigint GENERATED ALWAYS AS IDENTITY,

@@ -209,8 +209,8 @@ BEGIN
     DELETE FROM cdp.rejected_events r WHERE r.workspace_id = ws
       AND EXISTS (SELECT FROM unnest(vals) AS v WHERE strpos(lower(r.raw), lower(v)) > 0);
     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('rejected_events', n);
-    DELETE FROM cdp.identity_edges e WHERE e.workspace_id = ws
-      AND ((e.a_type, e.a_value) IN (SELECT * FROM unnest(types, vals)) OR (e.b_type, e.b_value) IN (SELECT * FROM unnest(types, vals)));
+    DELETE FROM cdp.identity_edges e USING cdp_internal.edges_touching(ws, types, vals) t
+    WHERE e.workspace_id = ws AND (e.a_type, e.a_value, e.b_type, e.b_value) = (t.a_type, t.a_value, t.b_type, t.b_value);
     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('identity_edges', n);
     DELETE FROM cdp.identity_changes c WHERE c.workspace_id = ws
       AND (c.profile_id = ANY (person) OR c.other_profile_id = ANY (person)
@@ -289,10 +289,13 @@ BEGIN
         'profile', cdp.profile(subject_access.id_type, subject_access.value, ws, now(), 0),
         'events', coalesce((SELECT jsonb_agg(to_jsonb(e) - 'current_profile_id' ORDER BY e."timestamp", e.event_id)
                             FROM cdp.events_by_profile e WHERE e.workspace_id = ws AND e.current_profile_id = ANY (person)), '[]'),
+        -- at either end: what erasure would delete
         'identity_edges', coalesce((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.first_seen, g.a_value, g.b_value)
-                                    FROM cdp.identity_edges g JOIN cdp.identifiers i
-                                      ON i.workspace_id = g.workspace_id AND i.id_type = g.a_type AND i.id_value = g.a_value
-                                    WHERE g.workspace_id = ws AND i.profile_id = ANY (person)), '[]'),
+                                    FROM (SELECT array_agg(i.id_type) AS t, array_agg(i.id_value) AS v FROM cdp.identifiers i
+                                          WHERE i.workspace_id = ws AND i.profile_id = ANY (person)) ids
+                                    CROSS JOIN cdp_internal.edges_touching(ws, ids.t, ids.v) t
+                                    JOIN cdp.identity_edges g ON g.workspace_id = ws AND (g.a_type, g.a_value, g.b_type, g.b_value)
+                                                               = (t.a_type, t.a_value, t.b_type, t.b_value)), '[]'),
         'consent', coalesce((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.purpose) FROM cdp.consent c
                              WHERE c.workspace_id = ws AND c.profile_id = ANY (person)), '[]'),
         'segments', coalesce((SELECT jsonb_agg(jsonb_build_object('segment', s.name, 'entered_at', m.entered_at) ORDER BY s.name)

@@ -309,12 +309,36 @@ CREATE TABLE cdp.identity_edges (
     reason text,                          -- why not merged
     PRIMARY KEY (workspace_id, a_type, a_value, b_type, b_value)
 );
-CREATE INDEX identity_edges_b_idx ON cdp.identity_edges (workspace_id, b_type, b_value);
--- The edges a person cut: few, and probed by every batch that links identifiers.
-CREATE INDEX identity_edges_cut_idx ON cdp.identity_edges (workspace_id, a_type, a_value, b_type, b_value)
-    WHERE NOT merged AND reason IN ('unlinked', 'blocked');
+-- Refused edges by their b end. A merged edge joins two identifiers of one profile (a merge
+-- moves a whole profile, a split follows the merged edges), so it is found from its a end among
+-- that profile's identifiers (cdp_internal.edges_touching): merged edges, nearly all of them,
+-- need no second index, and an edge ingest merges writes one index entry, not two. The edges a
+-- person cut are among these, and every batch that links two stored identifiers probes them.
+CREATE INDEX identity_edges_refused_idx ON cdp.identity_edges (workspace_id, b_type, b_value, a_type, a_value)
+    WHERE NOT merged;
 COMMENT ON TABLE cdp.identity_edges IS 'Pairs of identifiers seen together; merged or refused with a reason';
 SELECT pg_catalog.pg_extension_config_dump('cdp.identity_edges', '');
+
+-- The edges with an end among the given identifiers (types[i], vals[i]): by the a end (the
+-- primary key), refused ones by the b end (their index), and merged ones by the b end from the
+-- a ends of the b end's profile.
+CREATE FUNCTION cdp_internal.edges_touching(workspace integer, types text[], vals text[])
+RETURNS TABLE (a_type text, a_value text, b_type text, b_value text)
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
+AS $$
+WITH given AS (SELECT * FROM unnest(types, vals) AS g(t, v))
+SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g JOIN cdp.identity_edges e
+    ON e.workspace_id = workspace AND e.a_type = g.t AND e.a_value = g.v
+UNION
+SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g JOIN cdp.identity_edges e
+    ON e.workspace_id = workspace AND e.b_type = g.t AND e.b_value = g.v AND NOT e.merged
+UNION
+SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g
+JOIN cdp.identifiers ib ON ib.workspace_id = workspace AND ib.id_type = g.t AND ib.id_value = g.v
+JOIN cdp.identifiers ia ON ia.workspace_id = workspace AND ia.profile_id = ib.profile_id
+JOIN cdp.identity_edges e ON e.workspace_id = workspace AND e.a_type = ia.id_type AND e.a_value = ia.id_value
+    AND e.b_type = g.t AND e.b_value = g.v AND e.merged
+$$;
 
 CREATE TABLE cdp.identity_changes (
     change_id bigint GENERATED ALWAYS AS IDENTITY,
@@ -1456,8 +1480,8 @@ BEGIN
     DELETE FROM cdp.rejected_events r WHERE r.workspace_id = ws
       AND EXISTS (SELECT FROM unnest(vals) AS v WHERE strpos(lower(r.raw), lower(v)) > 0);
     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('rejected_events', n);
-    DELETE FROM cdp.identity_edges e WHERE e.workspace_id = ws
-      AND ((e.a_type, e.a_value) IN (SELECT * FROM unnest(types, vals)) OR (e.b_type, e.b_value) IN (SELECT * FROM unnest(types, vals)));
+    DELETE FROM cdp.identity_edges e USING cdp_internal.edges_touching(ws, types, vals) t
+    WHERE e.workspace_id = ws AND (e.a_type, e.a_value, e.b_type, e.b_value) = (t.a_type, t.a_value, t.b_type, t.b_value);
     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('identity_edges', n);
     DELETE FROM cdp.identity_changes c WHERE c.workspace_id = ws
       AND (c.profile_id = ANY (person) OR c.other_profile_id = ANY (person)
@@ -1536,10 +1560,13 @@ BEGIN
         'profile', cdp.profile(subject_access.id_type, subject_access.value, ws, now(), 0),
         'events', coalesce((SELECT jsonb_agg(to_jsonb(e) - 'current_profile_id' ORDER BY e."timestamp", e.event_id)
                             FROM cdp.events_by_profile e WHERE e.workspace_id = ws AND e.current_profile_id = ANY (person)), '[]'),
+        -- at either end: what erasure would delete
         'identity_edges', coalesce((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.first_seen, g.a_value, g.b_value)
-                                    FROM cdp.identity_edges g JOIN cdp.identifiers i
-                                      ON i.workspace_id = g.workspace_id AND i.id_type = g.a_type AND i.id_value = g.a_value
-                                    WHERE g.workspace_id = ws AND i.profile_id = ANY (person)), '[]'),
+                                    FROM (SELECT array_agg(i.id_type) AS t, array_agg(i.id_value) AS v FROM cdp.identifiers i
+                                          WHERE i.workspace_id = ws AND i.profile_id = ANY (person)) ids
+                                    CROSS JOIN cdp_internal.edges_touching(ws, ids.t, ids.v) t
+                                    JOIN cdp.identity_edges g ON g.workspace_id = ws AND (g.a_type, g.a_value, g.b_type, g.b_value)
+                                                               = (t.a_type, t.a_value, t.b_type, t.b_value)), '[]'),
         'consent', coalesce((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.purpose) FROM cdp.consent c
                              WHERE c.workspace_id = ws AND c.profile_id = ANY (person)), '[]'),
         'segments', coalesce((SELECT jsonb_agg(jsonb_build_object('segment', s.name, 'entered_at', m.entered_at) ORDER BY s.name)

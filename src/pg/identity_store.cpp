@@ -214,12 +214,21 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     int n = static_cast<int>(w->distinct.size());
     if (n == 0) return;
 
+    // The distinct identifiers in key order (the map's), as the primary key holds them: probes
+    // and inserts in that order walk the index from one end to the other, each descent through
+    // pages the one before has just read.
+    int* sorted = static_cast<int*>(palloc(sizeof(int) * n));
+    {
+        int k = 0;
+        for (const auto& entry : w->index) sorted[k++] = static_cast<int>(entry.second);
+    }
+
     // Which of them exist, and in which profiles.
     {
         Datum *types = datums(n), *values = datums(n);
-        for (int i = 0; i < n; ++i) {
-            types[i] = text_datum(w->distinct[i].type);
-            values[i] = text_datum(w->distinct[i].value);
+        for (int k = 0; k < n; ++k) {
+            types[k] = text_datum(w->distinct[sorted[k]].type);
+            values[k] = text_datum(w->distinct[sorted[k]].value);
         }
         Oid argtypes[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
         Datum args[] = {Int32GetDatum(workspace), text_array(types, n), text_array(values, n)};
@@ -235,7 +244,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
             int ord = DatumGetInt32(spi_value(r, 1, &n1));
             Datum profile = spi_value(r, 2, &n2);
             // A known identifier without a profile was blocked after it was stored: it links nothing.
-            w->existing_profile[ord - 1] = n2 ? -1 : DatumGetInt64(profile);
+            w->existing_profile[sorted[ord - 1]] = n2 ? -1 : DatumGetInt64(profile);
         }
     }
     // What the links need looked up, from the profiles of their ends:
@@ -417,7 +426,8 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     {
         Datum *types = datums(n), *values = datums(n), *prof = datums(n), *seen = datums(n), *evid = datums(n);
         int ni = 0;
-        for (int i = 0; i < n; ++i) {
+        for (int k = 0; k < n; ++k) {
+            int i = sorted[k];
             if (w->existing_profile[i] != 0) continue;
             int64 p = 0;
             guarded([&] { p = w->root_profile.at(w->graph->find(w->element[i])); });

@@ -317,8 +317,10 @@ Datum cdp_block_identifier(PG_FUNCTION_ARGS) {
                    "  WHERE workspace_id = $1 AND id_type = $2 AND id_value = $3 RETURNING 1),"
                    " i AS (UPDATE cdp.identifiers SET profile_id = NULL"
                    "  WHERE workspace_id = $1 AND id_type = $2 AND id_value = $3 RETURNING 1)"
-                   " UPDATE cdp.identity_edges SET merged = false, reason = 'blocked'"
-                   " WHERE workspace_id = $1 AND ((a_type = $2 AND a_value = $3) OR (b_type = $2 AND b_value = $3))",
+                   " UPDATE cdp.identity_edges e SET merged = false, reason = 'blocked'"
+                   " FROM cdp_internal.edges_touching($1, ARRAY[$2], ARRAY[$3]) t"
+                   " WHERE e.workspace_id = $1 AND e.a_type = t.a_type AND e.a_value = t.a_value"
+                   "  AND e.b_type = t.b_type AND e.b_value = t.b_value",
                    3, types, args, nullptr, false);
     int n = 0;
     ProfilePart* parts = split_profile(workspace, profile, id, id, "blocked", &n);

@@ -82,6 +82,10 @@ SELECT kind, reason FROM cdp.identity_changes WHERE kind IN ('split', 'unlink') 
 -- Block: a value found to be shared junk is blocked; it leaves its profile and links nothing.
 SELECT identifiers FROM cdp.block_identifier('email', 'sarah@example.com');
 SELECT cdp.resolve('email', 'sarah@example.com') AS blocked_resolves_to;
+-- Every edge of a blocked value is cut, at either end. Dana's user id is the b end of her five
+-- merged device edges and of the refused sixth: her devices fall apart, one profile each.
+SELECT identifiers FROM cdp.block_identifier('user_id', 'dana');
+SELECT merged, reason, count(*) FROM cdp.identity_edges WHERE 'dana' IN (a_value, b_value) GROUP BY 1, 2;
 
 -- A custom identifier: the CRM's customer number, sent as a trait. Two devices whose users
 -- carry the same number are one person; a CRM id holds one value per profile.

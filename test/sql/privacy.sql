@@ -48,8 +48,11 @@ JOIN cdp.identifiers i ON i.profile_id = c.profile_id AND i.id_type = 'user_id'
 WHERE c.workspace_id = :ws ORDER BY 1, 2;
 
 -- Yosef: two devices joined by a login, an email, an event a tracker broke (rejected, his email
--- in its raw text), consent, an audience.
+-- in its raw text), consent, an audience; and a family tablet Tal signed in on first, which
+-- stays Tal's (the edge from it to Yosef refused, his user id at its b end).
 SELECT * FROM cdp.ingest($$[
+  {"type":"identify","userId":"tal","anonymousId":"family-tablet","messageId":"t2","timestamp":"2026-11-22T09:00:00Z"},
+  {"type":"identify","userId":"yosef-7","anonymousId":"family-tablet","messageId":"y-tablet","timestamp":"2026-11-22T09:30:00Z"},
   {"type":"track","event":"Product Viewed","anonymousId":"yosef-phone","messageId":"y1","timestamp":"2026-11-22T10:00:00Z"},
   {"type":"identify","userId":"yosef-7","anonymousId":"yosef-laptop","messageId":"y2","timestamp":"2026-11-22T11:00:00Z",
    "traits":{"email":"Yosef.Levi@Example.com","city":"Beer Sheva"},
@@ -67,6 +70,9 @@ SELECT jsonb_array_length(:'access'::jsonb -> 'events') AS events,
        :'access'::jsonb -> 'profile' -> 'traits' AS traits,
        (SELECT jsonb_agg(c -> 'purpose') FROM jsonb_array_elements(:'access'::jsonb -> 'consent') c) AS consent,
        (SELECT jsonb_agg(s -> 'segment') FROM jsonb_array_elements(:'access'::jsonb -> 'segments') s) AS segments;
+-- The edges that name any of his identifiers, at either end (what erasure deletes).
+SELECT g ->> 'a_value' AS a, g ->> 'b_value' AS b, g -> 'merged' AS merged, g ->> 'reason' AS reason
+FROM jsonb_array_elements(:'access'::jsonb -> 'identity_edges') g ORDER BY 1, 2;
 SELECT count(*) AS events_of_anyone_else FROM jsonb_array_elements(:'access'::jsonb -> 'events') e
 WHERE coalesce(e ->> 'user_id', '') <> 'yosef-7' AND e ->> 'anonymous_id' NOT IN ('yosef-phone', 'yosef-laptop');
 
