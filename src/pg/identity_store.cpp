@@ -1,9 +1,13 @@
 #include "cdp/pg/identity_store.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
+#include <numeric>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "cdp/pg/datums.hpp"
 #include "cdp/pg/guard.hpp"
@@ -30,20 +34,31 @@ struct EdgeSeen {
     bool new_end = false;  // an end was new to the graph: the edge cannot be stored yet
 };
 
-// All C++ state of one stitch, owned by a memory context.
+struct IdentifierHash {
+    size_t operator()(const Identifier& id) const noexcept {
+        return std::hash<std::string_view>{}(id.value) * 31 + std::hash<std::string_view>{}(id.type);
+    }
+};
+
+// A pair of distinct identifiers by their places (a before b).
+using Link = std::pair<size_t, size_t>;
+
+// All C++ state of one stitch, owned by a memory context. The batch's distinct identifiers are
+// known by their places in key order (type, then value, as the primary key holds them), so
+// comparing places compares identifiers, and maps keyed by places iterate in key order.
 struct StitchWork {
-    std::vector<std::vector<Identifier>> ids;  // per event
-    std::map<Identifier, size_t> index;        // identifier -> element of the graph
-    std::vector<Identifier> distinct;          // in index order
+    std::vector<Identifier> distinct;          // in key order
+    std::vector<std::vector<size_t>> at;       // per event: the places of its identifiers, strongest first
     std::vector<size_t> first_event;           // per distinct identifier
+    std::vector<size_t> arrival;               // the places in the order the identifiers came
     std::vector<int64> existing_profile;       // per distinct identifier: 0 when new
     std::map<int64, std::vector<std::pair<std::string, int>>> counts;  // loaded profiles
     std::map<int64, size_t> profile_element;
     std::unique_ptr<IdentityGraph> graph;
     std::vector<size_t> element;               // per distinct identifier
-    std::map<std::pair<Identifier, Identifier>, EdgeSeen> edges;
-    std::vector<std::pair<Identifier, Identifier>> candidates;  // distinct pairs the events link
-    std::set<std::pair<Identifier, Identifier>> cut;             // of those, cut by unlink or block
+    std::map<Link, EdgeSeen> edges;
+    std::vector<Link> candidates;  // distinct pairs the events link
+    std::set<Link> cut;            // of those, cut by unlink or block
     struct Merge {
         int64 survivor, absorbed;
         Identifier a, b;
@@ -78,10 +93,11 @@ void write_edges(StitchWork* w, int32 workspace, bool fresh, Statement* plan) {
     int ne = 0;
     for (const auto& [key, edge] : w->edges) {
         if (edge.new_end != fresh) continue;
-        at[ne] = text_datum(key.first.type);
-        av[ne] = text_datum(key.first.value);
-        bt[ne] = text_datum(key.second.type);
-        bv[ne] = text_datum(key.second.value);
+        const Identifier &a = w->distinct[key.first], &b = w->distinct[key.second];
+        at[ne] = text_datum(a.type);
+        av[ne] = text_datum(a.value);
+        bt[ne] = text_datum(b.type);
+        bv[ne] = text_datum(b.value);
         src[ne] = text_datum(edge.source);
         evid[ne] = text_datum(edge.event_id);
         first[ne] = TimestampTzGetDatum(to_postgres(edge.first_seen));
@@ -193,42 +209,55 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     MemoryContext context = CurrentMemoryContext;
     StitchWork* w = make_context_owned<StitchWork>(context)->object;
 
-    // The identifiers of every event, and the distinct ones.
+    // The identifiers of every event, and the distinct ones in key order: probes and inserts in
+    // that order walk the primary key from one end to the other, each descent through pages the
+    // one before has just read.
     guarded([&] {
-        w->ids.reserve(events.size());
+        std::vector<std::vector<Identifier>> ids;
+        std::unordered_map<Identifier, size_t, IdentifierHash> place;  // first event, then place
+        std::vector<size_t> seen_first;
+        ids.reserve(events.size());
         for (size_t i = 0; i < events.size(); ++i) {
-            w->ids.push_back(event_identifiers(events[i], rules, country));
-            for (const Identifier& id : w->ids.back()) {
-                if (w->index.emplace(id, w->distinct.size()).second) {
+            ids.push_back(event_identifiers(events[i], rules, country));
+            for (const Identifier& id : ids.back()) {
+                if (place.emplace(id, seen_first.size()).second) {
                     w->distinct.push_back(id);
-                    w->first_event.push_back(i);
+                    seen_first.push_back(i);
                 }
             }
         }
+        std::vector<size_t> order(w->distinct.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return w->distinct[x] < w->distinct[y]; });
+        std::vector<Identifier> sorted;
+        sorted.reserve(order.size());
+        w->arrival.resize(order.size());
+        for (size_t k = 0; k < order.size(); ++k) {
+            w->arrival[order[k]] = k;
+            sorted.push_back(std::move(w->distinct[order[k]]));
+            w->first_event.push_back(seen_first[order[k]]);
+            place.at(sorted.back()) = k;
+        }
+        w->distinct = std::move(sorted);
         w->existing_profile.assign(w->distinct.size(), 0);
-        std::set<std::pair<Identifier, Identifier>> pairs;
-        for (const std::vector<Identifier>& ids : w->ids)
-            for (size_t j = 1; j < ids.size(); ++j) pairs.insert(ids[0] < ids[j] ? std::make_pair(ids[0], ids[j]) : std::make_pair(ids[j], ids[0]));
-        w->candidates.assign(pairs.begin(), pairs.end());
+        w->at.reserve(events.size());
+        for (const std::vector<Identifier>& event_ids : ids) {
+            std::vector<size_t>& at = w->at.emplace_back();
+            for (const Identifier& id : event_ids) at.push_back(place.at(id));
+            for (size_t j = 1; j < at.size(); ++j) w->candidates.push_back(std::minmax(at[0], at[j]));
+        }
+        std::sort(w->candidates.begin(), w->candidates.end());
+        w->candidates.erase(std::unique(w->candidates.begin(), w->candidates.end()), w->candidates.end());
     });
     int n = static_cast<int>(w->distinct.size());
     if (n == 0) return;
 
-    // The distinct identifiers in key order (the map's), as the primary key holds them: probes
-    // and inserts in that order walk the index from one end to the other, each descent through
-    // pages the one before has just read.
-    int* sorted = static_cast<int*>(palloc(sizeof(int) * n));
-    {
-        int k = 0;
-        for (const auto& entry : w->index) sorted[k++] = static_cast<int>(entry.second);
-    }
-
     // Which of them exist, and in which profiles.
     {
         Datum *types = datums(n), *values = datums(n);
-        for (int k = 0; k < n; ++k) {
-            types[k] = text_datum(w->distinct[sorted[k]].type);
-            values[k] = text_datum(w->distinct[sorted[k]].value);
+        for (int i = 0; i < n; ++i) {
+            types[i] = text_datum(w->distinct[i].type);
+            values[i] = text_datum(w->distinct[i].value);
         }
         Oid argtypes[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
         Datum args[] = {Int32GetDatum(workspace), text_array(types, n), text_array(values, n)};
@@ -244,7 +273,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
             int ord = DatumGetInt32(spi_value(r, 1, &n1));
             Datum profile = spi_value(r, 2, &n2);
             // A known identifier without a profile was blocked after it was stored: it links nothing.
-            w->existing_profile[sorted[ord - 1]] = n2 ? -1 : DatumGetInt64(profile);
+            w->existing_profile[ord - 1] = n2 ? -1 : DatumGetInt64(profile);
         }
     }
     // What the links need looked up, from the profiles of their ends:
@@ -260,8 +289,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     guarded([&] {
         std::vector<int64> ids;
         for (size_t i = 0; i < w->candidates.size(); ++i) {
-            int64 pa = w->existing_profile[w->index.at(w->candidates[i].first)],
-                  pb = w->existing_profile[w->index.at(w->candidates[i].second)];
+            int64 pa = w->existing_profile[w->candidates[i].first], pb = w->existing_profile[w->candidates[i].second];
             if (pa > 0 && pb > 0) probed[nc++] = static_cast<int>(i);
             if (pa == pb) continue;
             if (pa > 0) ids.push_back(pa);
@@ -274,7 +302,8 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     if (nc > 0) {
         Datum *at = datums(nc), *av = datums(nc), *bt = datums(nc), *bv = datums(nc);
         for (int i = 0; i < nc; ++i) {
-            const auto& [a, b] = w->candidates[probed[i]];
+            const Identifier &a = w->distinct[w->candidates[probed[i]].first],
+                             &b = w->distinct[w->candidates[probed[i]].second];
             at[i] = text_datum(a.type);
             av[i] = text_datum(a.value);
             bt[i] = text_datum(b.type);
@@ -331,13 +360,13 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
             w->element[i] = it->second;
         }
         for (size_t e = 0; e < events.size(); ++e) {
-            const std::vector<Identifier>& ids = w->ids[e];
-            for (size_t j = 1; j < ids.size(); ++j) {
-                const Identifier& a = ids[0];
-                const Identifier& b = ids[j];
-                size_t ia = w->index.at(a), ib = w->index.at(b);
+            const std::vector<size_t>& at = w->at[e];
+            for (size_t j = 1; j < at.size(); ++j) {
+                size_t ia = at[0], ib = at[j];
+                const Identifier& a = w->distinct[ia];
+                const Identifier& b = w->distinct[ib];
                 IdentityGraph::LinkResult r;
-                auto key = a < b ? std::make_pair(a, b) : std::make_pair(b, a);
+                Link key = std::minmax(ia, ib);
                 if (w->existing_profile[ia] < 0 || w->existing_profile[ib] < 0) {
                     r.reason = "blocked identifier";
                 } else if (w->cut.count(key) > 0) {
@@ -361,8 +390,9 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
                 if (r.survivor != 0) w->merges.push_back({r.survivor, r.absorbed, a, b, std::string(events[e].message_id)});
             }
         }
-        // Final profile per component: the oldest loaded profile in it, else a new one.
-        for (size_t i = 0; i < w->distinct.size(); ++i) {
+        // Final profile per component: the oldest loaded profile in it, else a new one; new
+        // ones numbered in the order their people came, so that an older id is an older person.
+        for (size_t i : w->arrival) {
             if (w->existing_profile[i] < 0) continue;
             size_t root = w->graph->find(w->element[i]);
             if (w->root_profile.count(root) > 0) continue;
@@ -426,8 +456,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     {
         Datum *types = datums(n), *values = datums(n), *prof = datums(n), *seen = datums(n), *evid = datums(n);
         int ni = 0;
-        for (int k = 0; k < n; ++k) {
-            int i = sorted[k];
+        for (int i = 0; i < n; ++i) {
             if (w->existing_profile[i] != 0) continue;
             int64 p = 0;
             guarded([&] { p = w->root_profile.at(w->graph->find(w->element[i])); });
@@ -486,8 +515,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     // Each event belongs to the profile of its strongest identifier.
     guarded([&] {
         for (size_t e = 0; e < events.size(); ++e) {
-            for (const Identifier& id : w->ids[e]) {
-                size_t i = w->index.at(id);
+            for (size_t i : w->at[e]) {
                 if (w->existing_profile[i] < 0) continue;
                 events[e].profile_id = w->root_profile.at(w->graph->find(w->element[i]));
                 break;
