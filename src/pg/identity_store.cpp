@@ -214,7 +214,7 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
     // one before has just read.
     guarded([&] {
         std::vector<std::vector<Identifier>> ids;
-        std::unordered_map<Identifier, size_t, IdentifierHash> place;  // first event, then place
+        std::unordered_map<Identifier, size_t, IdentifierHash> place;  // order of arrival, then place
         std::vector<size_t> seen_first;
         ids.reserve(events.size());
         for (size_t i = 0; i < events.size(); ++i) {
