@@ -589,22 +589,21 @@ IdentityGraph::LinkResult IdentityGraph::link(size_t a, std::string_view type_a,
     }
     const Comp& ca = comp_[ra];
     const Comp& cb = comp_[rb];
-    // The strongest type whose limit the merged component would break decides; the edge is
-    // refused, so the weaker identifier of the two stays out of the stronger one's profile.
+    // The strongest type whose limit the merge would break decides; the edge is refused, so the
+    // weaker identifier of the two stays out of the stronger one's profile. Only a type both
+    // sides hold can be broken by the merge: a profile that already holds more than a limit
+    // allows (the limit was lowered since, say) takes no more of that type, but still takes
+    // identifiers of other types.
     const TypeRule* broken = nullptr;
     int merged_count = 0;
-    auto consider = [&](const std::vector<std::pair<std::string, int>>& counts) {
-        for (const auto& [type, n] : counts) {
-            int total = count_of(ca, type) + count_of(cb, type);
-            const TypeRule& rule = rules_.rule(type);
-            if (total > rule.limit && (broken == nullptr || rule.priority < broken->priority)) {
-                broken = &rule;
-                merged_count = total;
-            }
+    for (const auto& [type, n] : ca.counts) {
+        int other = count_of(cb, type);
+        const TypeRule& rule = rules_.rule(type);
+        if (n > 0 && other > 0 && n + other > rule.limit && (broken == nullptr || rule.priority < broken->priority)) {
+            broken = &rule;
+            merged_count = n + other;
         }
-    };
-    consider(ca.counts);
-    consider(cb.counts);
+    }
     if (broken != nullptr) {
         const TypeRule& ra_rule = rules_.rule(type_a);
         const TypeRule& rb_rule = rules_.rule(type_b);

@@ -100,6 +100,20 @@ SELECT cdp.same_person('anonymous_id', 'crm-tablet', 'anonymous_id', 'crm-deskto
        cdp.same_person('anonymous_id', 'crm-tablet', 'anonymous_id', 'crm-other') AS other_customer,
        cdp.resolve('crm_id', '90210') = cdp.resolve('anonymous_id', 'crm-desktop') AS crm_resolves;
 
+-- A limit lowered after the fact: Lena's profile holds two emails, then a profile may hold one.
+-- Her new tablet still joins her (it adds no email); a third email does not.
+SELECT * FROM cdp.ingest('[
+  {"type":"identify","userId":"lena","messageId":"lena-1","traits":{"email":"lena@home.example"}},
+  {"type":"identify","userId":"lena","messageId":"lena-2","traits":{"email":"lena@work.example"}}]');
+INSERT INTO cdp.identity_rules (workspace_id, id_type, priority, max_per_profile) VALUES (1, 'email', 2, 1);
+SELECT * FROM cdp.ingest('[
+  {"type":"identify","userId":"lena","anonymousId":"lena-tablet","messageId":"lena-3"},
+  {"type":"identify","userId":"lena","messageId":"lena-4","traits":{"email":"lena@new.example"}}]');
+SELECT cdp.same_person('user_id', 'lena', 'anonymous_id', 'lena-tablet') AS tablet_joins,
+       cdp.same_person('user_id', 'lena', 'email', 'lena@new.example') AS third_email_joins,
+       (SELECT reason FROM cdp.identity_edges WHERE a_value = 'lena@new.example') AS third_email_edge;
+DELETE FROM cdp.identity_rules WHERE workspace_id = 1 AND id_type = 'email';
+
 -- Connected components over any edge query, the composable operator.
 SELECT node, component FROM cdp.connected_components(
     $$SELECT * FROM (VALUES ('a', 'b'), ('b', 'c'), ('x', 'y'), ('null', 'a'), ('z', NULL)) AS e(l, r)$$, apply_rules => true)

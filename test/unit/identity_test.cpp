@@ -119,7 +119,8 @@ TEST(UnionFind, JoinsAndCounts) {
 namespace {
 
 // The reference: components as explicit member sets, merged by copying, limits checked by
-// counting members. Slow and obviously right.
+// counting members: a merge breaks a limit when both sides hold that type and together more
+// than it allows. Slow and obviously right.
 struct Reference {
     const IdentityRules& rules;
     std::vector<std::string> type;
@@ -129,11 +130,11 @@ struct Reference {
     bool link(int a, int b) {
         int ca = comp[a], cb = comp[b];
         if (ca == cb) return true;
-        std::map<std::string, int> counts;
-        for (int m : members[ca]) ++counts[type[m]];
-        for (int m : members[cb]) ++counts[type[m]];
-        for (const auto& [t, n] : counts)
-            if (n > rules.rule(t).limit) return false;
+        std::map<std::string, int> count_a, count_b;
+        for (int m : members[ca]) ++count_a[type[m]];
+        for (int m : members[cb]) ++count_b[type[m]];
+        for (const auto& [t, n] : count_a)
+            if (count_b.count(t) > 0 && n + count_b[t] > rules.rule(t).limit) return false;
         if (static_cast<int>(members[ca].size() + members[cb].size()) > rules.max_component_size) return false;
         for (int m : members[cb]) {
             comp[m] = ca;
@@ -155,18 +156,33 @@ TEST(IdentityGraph, RandomisedAgainstReference) {
         int n = 5 + static_cast<int>(rng() % 60);
         IdentityGraph graph(rules);
         Reference ref{rules, {}, {}, {}};
-        for (int i = 0; i < n; ++i) {
-            std::string t = types[rng() % 4];
-            graph.add_identifier(t);
-            ref.type.push_back(t);
-            ref.comp.push_back(i);
-            ref.members[i] = {i};
+        std::vector<size_t> element;  // member -> its element of the graph
+        // Some members come in stored profiles of two to four, which may hold more of a type
+        // than its limit allows (stored before the limit was lowered); the others alone.
+        for (int i = 0; i < n;) {
+            int size = rng() % 4 == 0 ? 2 + static_cast<int>(rng() % 3) : 1;
+            size = std::min(size, n - i);
+            std::map<std::string, int> counts;
+            std::vector<std::string> member_types;
+            for (int k = 0; k < size; ++k) {
+                member_types.push_back(types[rng() % 4]);
+                ++counts[member_types.back()];
+            }
+            size_t e = size == 1 ? graph.add_identifier(member_types[0])
+                                 : graph.add_profile(1000 + i, {counts.begin(), counts.end()});
+            for (int k = 0; k < size; ++k) {
+                ref.type.push_back(member_types[k]);
+                ref.comp.push_back(i);
+                ref.members[i].insert(i + k);
+                element.push_back(e);
+            }
+            i += size;
         }
         int links = static_cast<int>(rng() % (3 * n));
         for (int k = 0; k < links; ++k) {
             int a = static_cast<int>(rng() % n), b = static_cast<int>(rng() % n);
             bool expected = ref.link(a, b);
-            IdentityGraph::LinkResult got = graph.link(a, ref.type[a], b, ref.type[b]);
+            IdentityGraph::LinkResult got = graph.link(element[a], ref.type[a], element[b], ref.type[b]);
             ASSERT_EQ(got.merged, expected) << "seed " << seed << " link " << k << ": " << got.reason;
             if (!got.merged) {
                 EXPECT_FALSE(got.reason.empty());
@@ -174,7 +190,7 @@ TEST(IdentityGraph, RandomisedAgainstReference) {
         }
         for (int a = 0; a < n; ++a)
             for (int b = 0; b < n; ++b)
-                ASSERT_EQ(graph.find(a) == graph.find(b), ref.comp[a] == ref.comp[b]) << "seed " << seed;
+                ASSERT_EQ(graph.find(element[a]) == graph.find(element[b]), ref.comp[a] == ref.comp[b]) << "seed " << seed;
     }
 }
 
@@ -219,6 +235,22 @@ TEST(IdentityGraph, ExistingProfilesMergeIntoTheOldest) {
     IdentityGraph::LinkResult third = g.link(other, "anonymous_id", user, "user_id");
     EXPECT_FALSE(third.merged);
     EXPECT_NE(third.reason.find("at most 5 anonymous_id"), std::string::npos) << third.reason;
+}
+
+TEST(IdentityGraph, AProfileOverALoweredLimitStillTakesOtherTypes) {
+    // Stored with two user ids before the limit of one; a new device still joins it, a third
+    // user id does not.
+    IdentityRules rules;
+    IdentityGraph g(rules);
+    size_t shared = g.add_profile(4, {{"user_id", 2}, {"anonymous_id", 1}});
+    size_t device = g.add_identifier("device_id");
+    IdentityGraph::LinkResult joined = g.link(device, "device_id", shared, "user_id");
+    EXPECT_TRUE(joined.merged) << joined.reason;
+    EXPECT_EQ(g.profile_of(device), 4);
+    size_t third = g.add_identifier("user_id");
+    IdentityGraph::LinkResult refused = g.link(third, "user_id", shared, "anonymous_id");
+    EXPECT_FALSE(refused.merged);
+    EXPECT_NE(refused.reason.find("at most 1 user_id (the merge would make 3)"), std::string::npos) << refused.reason;
 }
 
 TEST(IdentityGraph, GuardrailOnComponentSize) {
