@@ -6,7 +6,8 @@
 #   (b) a first-occurrence form: min(ts) FILTER for the first step, then a LATERAL min(ts) per
 #       step (indexed), which is faster but not exact: it follows only the earliest start;
 # then how the cost grows from 2 to 8 steps, and day-1 / day-7 retention by cdp.retention against
-# joins of per-day distinct people. Each line says whether the answers agree.
+# joins of per-day distinct people. Each line says whether the answers agree; its times are
+# medians of three runs (the growth line's are single runs).
 #   bench/analytics.sh DB
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -22,6 +23,18 @@ SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
 $1
 SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
 SQL
+}
+# The same three times: prints what the last run printed, with the median of the three runs'
+# seconds in place of its own (a single run of a fraction of a second moves by a third with
+# what the machine does meanwhile).
+timed3() {
+  local out runs=()
+  for _ in 1 2 3; do
+    out=$(timed "$1") || return 1
+    runs+=("$(tail -1 <<<"$out")")
+  done
+  head -n -1 <<<"$out"
+  median "${runs[@]}"
 }
 seconds() { tail -1 <<<"$1"; }
 answer() { tail -2 <<<"$1" | head -1; }
@@ -93,9 +106,9 @@ lateral_sql() {
   $levels"
 }
 
-ours=$(timed "$(ours_sql "$(conditions 4)")")
-selfjoin=$(timed "$(selfjoin_sql 4)")
-lateral=$(timed "$(lateral_sql)")
+ours=$(timed3 "$(ours_sql "$(conditions 4)")")
+selfjoin=$(timed3 "$(selfjoin_sql 4)")
+lateral=$(timed3 "$(lateral_sql)")
 agree() { [ "$(answer "$1")" = "$(answer "$2")" ] && echo "same levels" || echo "levels differ: $(answer "$2")"; }
 # Peak private memory (MB) of a backend that ran the funnel alone (no workers): VmHWM less the
 # shared memory it touched.
@@ -110,7 +123,7 @@ echo "funnel-4-steps  ours=$(seconds "$ours")s  baseline=$(seconds "$selfjoin")s
 echo "funnel-4-steps  ours=$(seconds "$ours")s  baseline=$(seconds "$lateral")s (min(ts) FILTER + LATERAL, indexed)  ratio=$(ratio "$(seconds "$lateral")" "$(seconds "$ours")")  [first-occurrence form: $(agree "$ours" "$lateral")]"
 # A bound: the same grouping by person with count(*). Any aggregate over these groups costs at
 # least this, so no funnel aggregate can beat the self-join by more than self-join / this.
-floor=$(timed "CREATE TEMP TABLE per_person AS SELECT person, count(*) AS level FROM bench_funnel_input GROUP BY person; SELECT 1;")
+floor=$(timed3 "CREATE TEMP TABLE per_person AS SELECT person, count(*) AS level FROM bench_funnel_input GROUP BY person; SELECT 1;")
 echo "funnel-4-steps-floor  count(*) over the same groups: $(seconds "$floor")s  [the scan and grouping any aggregate pays at least: no aggregate can reach more than $(ratio "$(seconds "$selfjoin")" "$(seconds "$floor")")x the self-join here]"
 
 growth=""
@@ -135,17 +148,17 @@ VACUUM ANALYZE bench_funnel_input;
 SELECT count(pg_prewarm(c)) FROM (SELECT 'bench_funnel_input'::regclass UNION ALL
   SELECT indexrelid::regclass FROM pg_index WHERE indrelid = 'bench_funnel_input'::regclass) AS r(c) \g /dev/null
 SQL
-ours=$(timed "$(ours_sql "$(conditions 4)")")
-selfjoin=$(timed "SET statement_timeout = '600s'; $(selfjoin_sql 4)" 2>/dev/null || echo timeout)
+ours=$(timed3 "$(ours_sql "$(conditions 4)")")
+selfjoin=$(timed3 "SET statement_timeout = '600s'; $(selfjoin_sql 4)" 2>/dev/null || echo timeout)
 echo "funnel-4-steps-heavy-users  ours=$(seconds "$ours")s  baseline=$(seconds "$selfjoin")s (SQL self-join chain)  ratio=$(ratio "$(seconds "$selfjoin")" "$(seconds "$ours")")  [1000000 events of 2000 people; ours: $(answer "$ours"); self-join: $(agree "$ours" "$selfjoin")]"
 
 DAY=$(q -c "SELECT (min(\"timestamp\") AT TIME ZONE 'UTC')::date + 3 FROM cdp.events")
-ret_ours=$(timed "SELECT concat_ws(' ', sum(r[1]::int), sum(r[2]::int), sum(r[3]::int)) FROM (
+ret_ours=$(timed3 "SELECT concat_ws(' ', sum(r[1]::int), sum(r[2]::int), sum(r[3]::int)) FROM (
   SELECT cdp.retention(d = date '$DAY', d = date '$DAY' + 1, d = date '$DAY' + 7) AS r
   FROM (SELECT cdp_internal.person_of(profile_id, user_id, anonymous_id) AS person,
                (\"timestamp\" AT TIME ZONE 'UTC')::date AS d FROM cdp.events) e
   WHERE d IN (date '$DAY', date '$DAY' + 1, date '$DAY' + 7) GROUP BY person) p;")
-ret_join=$(timed "WITH e AS (SELECT cdp_internal.person_of(profile_id, user_id, anonymous_id) AS person,
+ret_join=$(timed3 "WITH e AS (SELECT cdp_internal.person_of(profile_id, user_id, anonymous_id) AS person,
                                  (\"timestamp\" AT TIME ZONE 'UTC')::date AS d FROM cdp.events),
   d0 AS (SELECT DISTINCT person FROM e WHERE d = date '$DAY'),
   d1 AS (SELECT DISTINCT person FROM e WHERE d = date '$DAY' + 1),
