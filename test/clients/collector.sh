@@ -7,8 +7,10 @@ set -euo pipefail
 source "$(dirname "$0")/../../scripts/common.sh"
 cd "$REPO_ROOT"
 
-export CDP_CLUSTER_DIR=${CDP_CLUSTER_DIR:-$REPO_ROOT/build/test-output/collector-cluster}
-export CDP_PORT=${CDP_PORT:-54339}
+# A cluster of its own, deleted first: never the CDP_CLUSTER_DIR a developer has exported for
+# the demo or the benchmarks (CDP_TEST_CLUSTER_DIR and CDP_TEST_PORT move it).
+export CDP_CLUSTER_DIR=${CDP_TEST_CLUSTER_DIR:-$REPO_ROOT/build/test-output/collector-cluster}
+export CDP_PORT=${CDP_TEST_PORT:-54339}
 HTTP_PORT=${CDP_COLLECTOR_PORT:-18088}
 BASE="http://127.0.0.1:$HTTP_PORT"
 rm -rf "$CDP_CLUSTER_DIR"
