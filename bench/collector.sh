@@ -29,7 +29,7 @@ trap 'rm -f "$LOG"; [ -z "$COLLECTOR" ] || kill $COLLECTOR 2>/dev/null || true' 
 load() {
   local label=$1 settings=$2
   q -c "TRUNCATE cdp.events, cdp.rejected_events, cdp_internal.message_ids, cdp_internal.session_state, cdp.identifiers,
-        cdp.identity_edges, cdp.identity_changes, cdp.profiles, cdp_internal.profile_state, cdp.segment_members,
+        cdp_internal.identity_edges, cdp.identity_changes, cdp.profiles, cdp_internal.profile_state, cdp.segment_members,
         cdp.segment_changes, cdp_internal.trigger_state" >/dev/null
   local key secs p50 p99 retries failures stored rejected
   key=$(q -c "SELECT cdp.create_write_key('bench')")

@@ -108,7 +108,7 @@ double run_copy(pqxx::connection& c, const std::vector<Batch>& batches) {
 void reset(pqxx::connection& c) {
     pqxx::nontransaction n(c);
     n.exec("TRUNCATE cdp.events, cdp.rejected_events, cdp_internal.message_ids, cdp_internal.session_state,"
-           " cdp.identifiers, cdp.identity_edges, cdp.identity_changes, cdp.profiles, cdp_internal.profile_state,"
+           " cdp.identifiers, cdp_internal.identity_edges, cdp.identity_changes, cdp.profiles, cdp_internal.profile_state,"
            " cdp.segment_members, cdp.segment_changes, cdp_internal.trigger_state");
     n.exec("DROP TABLE IF EXISTS cdp_bench_raw");
     n.exec("CREATE TABLE cdp_bench_raw (doc jsonb)");

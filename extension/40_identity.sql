@@ -21,6 +21,16 @@ CREATE TABLE cdp.identifiers (
     profile_id bigint,                    -- NULL once the value is blocked: it identifies nobody
     first_seen timestamptz NOT NULL,
     event_id text,                        -- the event that brought it first
+    -- The merged edge that brought it into the graph, held in its row (see cdp.identity_edges):
+    -- the identifier at the other end, and the edge's source, event and first and last seen.
+    via_type text COLLATE "C",
+    via_value text COLLATE "C",
+    via_source text,
+    via_event_id text,
+    via_first_seen timestamptz,
+    via_last_seen timestamptz,
+    CHECK ((via_type IS NULL) = (via_value IS NULL) AND (via_type IS NULL) = (via_first_seen IS NULL)
+           AND (via_type IS NULL) = (via_last_seen IS NULL) AND (via_type IS NULL) = (via_source IS NULL)),
     -- Ingest looks identifiers up by value and counts a profile's identifiers by type: both
     -- indexes carry what those lookups read, so they are index-only scans.
     PRIMARY KEY (workspace_id, id_type, id_value) INCLUDE (profile_id)
@@ -30,8 +40,12 @@ COMMENT ON TABLE cdp.identifiers IS 'Every identifier seen, normalised, with the
 SELECT pg_catalog.pg_extension_config_dump('cdp.identifiers', '');
 
 -- An edge between two identifiers seen together, stored once per pair (a before b, by type then
--- value). merged = false: the rules refused it, and reason says why.
-CREATE TABLE cdp.identity_edges (
+-- value). merged = false: the rules refused it, and reason says why. Most edges join a new
+-- identifier to a known one (a new device's first identify), and such an edge, when it merges,
+-- is held in the new identifier's row (cdp.identifiers.via_*): writing it costs no index entry
+-- of its own. The others are rows of cdp_internal.identity_edges; the view cdp.identity_edges
+-- (with the roles, in 58_access.sql) shows both.
+CREATE TABLE cdp_internal.identity_edges (
     workspace_id integer NOT NULL,
     a_type text COLLATE "C" NOT NULL,
     a_value text COLLATE "C" NOT NULL,
@@ -50,30 +64,91 @@ CREATE TABLE cdp.identity_edges (
 -- that profile's identifiers (cdp_internal.edges_touching): merged edges, nearly all of them,
 -- need no second index, and an edge ingest merges writes one index entry, not two. The edges a
 -- person cut are among these, and every batch that links two stored identifiers probes them.
-CREATE INDEX identity_edges_refused_idx ON cdp.identity_edges (workspace_id, b_type, b_value, a_type, a_value)
+CREATE INDEX identity_edges_refused_idx ON cdp_internal.identity_edges (workspace_id, b_type, b_value, a_type, a_value)
     WHERE NOT merged;
-COMMENT ON TABLE cdp.identity_edges IS 'Pairs of identifiers seen together; merged or refused with a reason';
-SELECT pg_catalog.pg_extension_config_dump('cdp.identity_edges', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.identity_edges', '');
 
--- The edges with an end among the given identifiers (types[i], vals[i]): by the a end (the
--- primary key), refused ones by the b end (their index), and merged ones by the b end from the
--- a ends of the b end's profile.
+-- The edges held in identifiers' rows, a and b in edge order, with the holder and its profile.
+CREATE VIEW cdp_internal.held_edges AS
+SELECT i.workspace_id, i.id_type, i.id_value, i.profile_id, i.via_type, i.via_value,
+       CASE WHEN o.holder_first THEN i.id_type ELSE i.via_type END AS a_type,
+       CASE WHEN o.holder_first THEN i.id_value ELSE i.via_value END AS a_value,
+       CASE WHEN o.holder_first THEN i.via_type ELSE i.id_type END AS b_type,
+       CASE WHEN o.holder_first THEN i.via_value ELSE i.id_value END AS b_value,
+       i.via_source AS source, i.via_event_id AS event_id, i.via_first_seen AS first_seen,
+       i.via_last_seen AS last_seen
+FROM cdp.identifiers i CROSS JOIN LATERAL (SELECT (i.id_type, i.id_value) < (i.via_type, i.via_value) AS holder_first) o
+WHERE i.via_type IS NOT NULL;
+
+
+-- The edges with an end among the given identifiers (types[i], vals[i]), whole: by the a end
+-- (the primary key), refused ones by the b end (their index), merged ones by the b end from
+-- the a ends of the b end's profile; held ones by their holder, and by the other end from the
+-- holders in its profile.
 CREATE FUNCTION cdp_internal.edges_touching(workspace integer, types text[], vals text[])
-RETURNS TABLE (a_type text, a_value text, b_type text, b_value text)
+RETURNS TABLE (workspace_id integer, a_type text, a_value text, b_type text, b_value text, source text, event_id text,
+               first_seen timestamptz, last_seen timestamptz, merged boolean, reason text)
 LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
 WITH given AS (SELECT * FROM unnest(types, vals) AS g(t, v))
-SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g JOIN cdp.identity_edges e
+SELECT e.* FROM given g JOIN cdp_internal.identity_edges e
     ON e.workspace_id = workspace AND e.a_type = g.t AND e.a_value = g.v
 UNION
-SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g JOIN cdp.identity_edges e
+SELECT e.* FROM given g JOIN cdp_internal.identity_edges e
     ON e.workspace_id = workspace AND e.b_type = g.t AND e.b_value = g.v AND NOT e.merged
 UNION
-SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g
+SELECT e.* FROM given g
 JOIN cdp.identifiers ib ON ib.workspace_id = workspace AND ib.id_type = g.t AND ib.id_value = g.v
 JOIN cdp.identifiers ia ON ia.workspace_id = workspace AND ia.profile_id = ib.profile_id
-JOIN cdp.identity_edges e ON e.workspace_id = workspace AND e.a_type = ia.id_type AND e.a_value = ia.id_value
+JOIN cdp_internal.identity_edges e ON e.workspace_id = workspace AND e.a_type = ia.id_type AND e.a_value = ia.id_value
     AND e.b_type = g.t AND e.b_value = g.v AND e.merged
+UNION
+SELECT h.workspace_id, h.a_type, h.a_value, h.b_type, h.b_value, h.source, h.event_id, h.first_seen, h.last_seen, true, NULL
+FROM given g JOIN cdp_internal.held_edges h ON h.workspace_id = workspace AND h.id_type = g.t AND h.id_value = g.v
+UNION
+SELECT h.workspace_id, h.a_type, h.a_value, h.b_type, h.b_value, h.source, h.event_id, h.first_seen, h.last_seen, true, NULL
+FROM given g
+JOIN cdp.identifiers ib ON ib.workspace_id = workspace AND ib.id_type = g.t AND ib.id_value = g.v
+JOIN cdp_internal.held_edges h ON h.workspace_id = workspace AND h.profile_id = ib.profile_id
+    AND h.via_type = g.t AND h.via_value = g.v
+$$;
+
+-- Cuts the given edges (a_types[i], a_vals[i], b_types[i], b_vals[i]) wherever they are held:
+-- with a reason, each stays as a refused edge (one held in an identifier's row moves to
+-- cdp_internal.identity_edges); without one (erasure), each is deleted. Returns how many were.
+CREATE FUNCTION cdp_internal.cut_edges(workspace integer, a_types text[], a_vals text[], b_types text[], b_vals text[],
+                                       reason text)
+RETURNS bigint
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+WITH given AS (SELECT * FROM unnest(a_types, a_vals, b_types, b_vals) AS g(at, av, bt, bv)),
+held AS (
+    SELECT h.* FROM given g JOIN cdp_internal.held_edges h ON h.workspace_id = workspace
+        AND h.id_type = g.at AND h.id_value = g.av AND h.via_type = g.bt AND h.via_value = g.bv
+    UNION ALL
+    SELECT h.* FROM given g JOIN cdp_internal.held_edges h ON h.workspace_id = workspace
+        AND h.id_type = g.bt AND h.id_value = g.bv AND h.via_type = g.at AND h.via_value = g.av),
+released AS (
+    UPDATE cdp.identifiers i SET via_type = NULL, via_value = NULL, via_source = NULL, via_event_id = NULL,
+        via_first_seen = NULL, via_last_seen = NULL
+    FROM held h WHERE i.workspace_id = workspace AND i.id_type = h.id_type AND i.id_value = h.id_value),
+kept AS (
+    INSERT INTO cdp_internal.identity_edges (workspace_id, a_type, a_value, b_type, b_value, source, event_id,
+        first_seen, last_seen, merged, reason)
+    SELECT workspace, h.a_type, h.a_value, h.b_type, h.b_value, h.source, h.event_id, h.first_seen, h.last_seen,
+        false, cut_edges.reason
+    FROM held h WHERE cut_edges.reason IS NOT NULL),
+cut AS (
+    UPDATE cdp_internal.identity_edges e SET merged = false, reason = cut_edges.reason FROM given g
+    WHERE cut_edges.reason IS NOT NULL AND e.workspace_id = workspace AND e.a_type = g.at AND e.a_value = g.av
+        AND e.b_type = g.bt AND e.b_value = g.bv
+    RETURNING 1),
+gone AS (
+    DELETE FROM cdp_internal.identity_edges e USING given g
+    WHERE cut_edges.reason IS NULL AND e.workspace_id = workspace AND e.a_type = g.at AND e.a_value = g.av
+        AND e.b_type = g.bt AND e.b_value = g.bv
+    RETURNING 1)
+SELECT (SELECT count(*) FROM held) + (SELECT count(*) FROM cut) + (SELECT count(*) FROM gone)
 $$;
 
 CREATE TABLE cdp.identity_changes (

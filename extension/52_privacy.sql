@@ -209,9 +209,9 @@ BEGIN
     DELETE FROM cdp.rejected_events r WHERE r.workspace_id = ws
       AND EXISTS (SELECT FROM unnest(vals) AS v WHERE strpos(lower(r.raw), lower(v)) > 0);
     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('rejected_events', n);
-    DELETE FROM cdp.identity_edges e USING cdp_internal.edges_touching(ws, types, vals) t
-    WHERE e.workspace_id = ws AND (e.a_type, e.a_value, e.b_type, e.b_value) = (t.a_type, t.a_value, t.b_type, t.b_value);
-    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('identity_edges', n);
+    SELECT cdp_internal.cut_edges(ws, array_agg(t.a_type), array_agg(t.a_value), array_agg(t.b_type), array_agg(t.b_value), NULL)
+    INTO n FROM cdp_internal.edges_touching(ws, types, vals) t;
+    counts := counts || jsonb_build_object('identity_edges', n);
     DELETE FROM cdp.identity_changes c WHERE c.workspace_id = ws
       AND (c.profile_id = ANY (person) OR c.other_profile_id = ANY (person)
            OR (c.a_type, c.a_value) IN (SELECT * FROM unnest(types, vals)) OR (c.b_type, c.b_value) IN (SELECT * FROM unnest(types, vals)));
@@ -293,9 +293,7 @@ BEGIN
         'identity_edges', coalesce((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.first_seen, g.a_value, g.b_value)
                                     FROM (SELECT array_agg(i.id_type) AS t, array_agg(i.id_value) AS v FROM cdp.identifiers i
                                           WHERE i.workspace_id = ws AND i.profile_id = ANY (person)) ids
-                                    CROSS JOIN cdp_internal.edges_touching(ws, ids.t, ids.v) t
-                                    JOIN cdp.identity_edges g ON g.workspace_id = ws AND (g.a_type, g.a_value, g.b_type, g.b_value)
-                                                               = (t.a_type, t.a_value, t.b_type, t.b_value)), '[]'),
+                                    CROSS JOIN cdp_internal.edges_touching(ws, ids.t, ids.v) g), '[]'),
         'consent', coalesce((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.purpose) FROM cdp.consent c
                              WHERE c.workspace_id = ws AND c.profile_id = ANY (person)), '[]'),
         'segments', coalesce((SELECT jsonb_agg(jsonb_build_object('segment', s.name, 'entered_at', m.entered_at) ORDER BY s.name)

@@ -95,6 +95,19 @@ FROM cdp.segment_members m JOIN cdp.segments s USING (segment_id)
 WHERE m.workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[]);
 COMMENT ON VIEW cdp_analyst.segment_members IS 'Who is in each segment, in the workspaces the current role reaches';
 
+-- Every identity edge (40_identity.sql: those held in identifiers' rows, and the others), of
+-- the workspaces the reader reaches, as a row policy on a table would show them: a role granted
+-- this view needs no grant on the tables under it.
+CREATE VIEW cdp.identity_edges AS
+SELECT workspace_id, a_type, a_value, b_type, b_value, source, event_id, first_seen, last_seen, merged, reason
+FROM cdp_internal.identity_edges
+WHERE workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[])
+UNION ALL
+SELECT workspace_id, a_type, a_value, b_type, b_value, source, event_id, first_seen, last_seen, true, NULL::text
+FROM cdp_internal.held_edges
+WHERE workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[]);
+COMMENT ON VIEW cdp.identity_edges IS 'Pairs of identifiers seen together; merged or refused with a reason';
+
 GRANT USAGE ON SCHEMA cdp_analyst TO cdp_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA cdp_analyst TO cdp_analyst;
 GRANT USAGE ON SCHEMA cdp TO cdp_ingest, cdp_analyst, cdp_admin;

@@ -285,6 +285,16 @@ CREATE TABLE cdp.identifiers (
     profile_id bigint,                    -- NULL once the value is blocked: it identifies nobody
     first_seen timestamptz NOT NULL,
     event_id text,                        -- the event that brought it first
+    -- The merged edge that brought it into the graph, held in its row (see cdp.identity_edges):
+    -- the identifier at the other end, and the edge's source, event and first and last seen.
+    via_type text COLLATE "C",
+    via_value text COLLATE "C",
+    via_source text,
+    via_event_id text,
+    via_first_seen timestamptz,
+    via_last_seen timestamptz,
+    CHECK ((via_type IS NULL) = (via_value IS NULL) AND (via_type IS NULL) = (via_first_seen IS NULL)
+           AND (via_type IS NULL) = (via_last_seen IS NULL) AND (via_type IS NULL) = (via_source IS NULL)),
     -- Ingest looks identifiers up by value and counts a profile's identifiers by type: both
     -- indexes carry what those lookups read, so they are index-only scans.
     PRIMARY KEY (workspace_id, id_type, id_value) INCLUDE (profile_id)
@@ -294,8 +304,12 @@ COMMENT ON TABLE cdp.identifiers IS 'Every identifier seen, normalised, with the
 SELECT pg_catalog.pg_extension_config_dump('cdp.identifiers', '');
 
 -- An edge between two identifiers seen together, stored once per pair (a before b, by type then
--- value). merged = false: the rules refused it, and reason says why.
-CREATE TABLE cdp.identity_edges (
+-- value). merged = false: the rules refused it, and reason says why. Most edges join a new
+-- identifier to a known one (a new device's first identify), and such an edge, when it merges,
+-- is held in the new identifier's row (cdp.identifiers.via_*): writing it costs no index entry
+-- of its own. The others are rows of cdp_internal.identity_edges; the view cdp.identity_edges
+-- (with the roles, in 58_access.sql) shows both.
+CREATE TABLE cdp_internal.identity_edges (
     workspace_id integer NOT NULL,
     a_type text COLLATE "C" NOT NULL,
     a_value text COLLATE "C" NOT NULL,
@@ -314,30 +328,91 @@ CREATE TABLE cdp.identity_edges (
 -- that profile's identifiers (cdp_internal.edges_touching): merged edges, nearly all of them,
 -- need no second index, and an edge ingest merges writes one index entry, not two. The edges a
 -- person cut are among these, and every batch that links two stored identifiers probes them.
-CREATE INDEX identity_edges_refused_idx ON cdp.identity_edges (workspace_id, b_type, b_value, a_type, a_value)
+CREATE INDEX identity_edges_refused_idx ON cdp_internal.identity_edges (workspace_id, b_type, b_value, a_type, a_value)
     WHERE NOT merged;
-COMMENT ON TABLE cdp.identity_edges IS 'Pairs of identifiers seen together; merged or refused with a reason';
-SELECT pg_catalog.pg_extension_config_dump('cdp.identity_edges', '');
+SELECT pg_catalog.pg_extension_config_dump('cdp_internal.identity_edges', '');
 
--- The edges with an end among the given identifiers (types[i], vals[i]): by the a end (the
--- primary key), refused ones by the b end (their index), and merged ones by the b end from the
--- a ends of the b end's profile.
+-- The edges held in identifiers' rows, a and b in edge order, with the holder and its profile.
+CREATE VIEW cdp_internal.held_edges AS
+SELECT i.workspace_id, i.id_type, i.id_value, i.profile_id, i.via_type, i.via_value,
+       CASE WHEN o.holder_first THEN i.id_type ELSE i.via_type END AS a_type,
+       CASE WHEN o.holder_first THEN i.id_value ELSE i.via_value END AS a_value,
+       CASE WHEN o.holder_first THEN i.via_type ELSE i.id_type END AS b_type,
+       CASE WHEN o.holder_first THEN i.via_value ELSE i.id_value END AS b_value,
+       i.via_source AS source, i.via_event_id AS event_id, i.via_first_seen AS first_seen,
+       i.via_last_seen AS last_seen
+FROM cdp.identifiers i CROSS JOIN LATERAL (SELECT (i.id_type, i.id_value) < (i.via_type, i.via_value) AS holder_first) o
+WHERE i.via_type IS NOT NULL;
+
+
+-- The edges with an end among the given identifiers (types[i], vals[i]), whole: by the a end
+-- (the primary key), refused ones by the b end (their index), merged ones by the b end from
+-- the a ends of the b end's profile; held ones by their holder, and by the other end from the
+-- holders in its profile.
 CREATE FUNCTION cdp_internal.edges_touching(workspace integer, types text[], vals text[])
-RETURNS TABLE (a_type text, a_value text, b_type text, b_value text)
+RETURNS TABLE (workspace_id integer, a_type text, a_value text, b_type text, b_value text, source text, event_id text,
+               first_seen timestamptz, last_seen timestamptz, merged boolean, reason text)
 LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp
 AS $$
 WITH given AS (SELECT * FROM unnest(types, vals) AS g(t, v))
-SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g JOIN cdp.identity_edges e
+SELECT e.* FROM given g JOIN cdp_internal.identity_edges e
     ON e.workspace_id = workspace AND e.a_type = g.t AND e.a_value = g.v
 UNION
-SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g JOIN cdp.identity_edges e
+SELECT e.* FROM given g JOIN cdp_internal.identity_edges e
     ON e.workspace_id = workspace AND e.b_type = g.t AND e.b_value = g.v AND NOT e.merged
 UNION
-SELECT e.a_type, e.a_value, e.b_type, e.b_value FROM given g
+SELECT e.* FROM given g
 JOIN cdp.identifiers ib ON ib.workspace_id = workspace AND ib.id_type = g.t AND ib.id_value = g.v
 JOIN cdp.identifiers ia ON ia.workspace_id = workspace AND ia.profile_id = ib.profile_id
-JOIN cdp.identity_edges e ON e.workspace_id = workspace AND e.a_type = ia.id_type AND e.a_value = ia.id_value
+JOIN cdp_internal.identity_edges e ON e.workspace_id = workspace AND e.a_type = ia.id_type AND e.a_value = ia.id_value
     AND e.b_type = g.t AND e.b_value = g.v AND e.merged
+UNION
+SELECT h.workspace_id, h.a_type, h.a_value, h.b_type, h.b_value, h.source, h.event_id, h.first_seen, h.last_seen, true, NULL
+FROM given g JOIN cdp_internal.held_edges h ON h.workspace_id = workspace AND h.id_type = g.t AND h.id_value = g.v
+UNION
+SELECT h.workspace_id, h.a_type, h.a_value, h.b_type, h.b_value, h.source, h.event_id, h.first_seen, h.last_seen, true, NULL
+FROM given g
+JOIN cdp.identifiers ib ON ib.workspace_id = workspace AND ib.id_type = g.t AND ib.id_value = g.v
+JOIN cdp_internal.held_edges h ON h.workspace_id = workspace AND h.profile_id = ib.profile_id
+    AND h.via_type = g.t AND h.via_value = g.v
+$$;
+
+-- Cuts the given edges (a_types[i], a_vals[i], b_types[i], b_vals[i]) wherever they are held:
+-- with a reason, each stays as a refused edge (one held in an identifier's row moves to
+-- cdp_internal.identity_edges); without one (erasure), each is deleted. Returns how many were.
+CREATE FUNCTION cdp_internal.cut_edges(workspace integer, a_types text[], a_vals text[], b_types text[], b_vals text[],
+                                       reason text)
+RETURNS bigint
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+WITH given AS (SELECT * FROM unnest(a_types, a_vals, b_types, b_vals) AS g(at, av, bt, bv)),
+held AS (
+    SELECT h.* FROM given g JOIN cdp_internal.held_edges h ON h.workspace_id = workspace
+        AND h.id_type = g.at AND h.id_value = g.av AND h.via_type = g.bt AND h.via_value = g.bv
+    UNION ALL
+    SELECT h.* FROM given g JOIN cdp_internal.held_edges h ON h.workspace_id = workspace
+        AND h.id_type = g.bt AND h.id_value = g.bv AND h.via_type = g.at AND h.via_value = g.av),
+released AS (
+    UPDATE cdp.identifiers i SET via_type = NULL, via_value = NULL, via_source = NULL, via_event_id = NULL,
+        via_first_seen = NULL, via_last_seen = NULL
+    FROM held h WHERE i.workspace_id = workspace AND i.id_type = h.id_type AND i.id_value = h.id_value),
+kept AS (
+    INSERT INTO cdp_internal.identity_edges (workspace_id, a_type, a_value, b_type, b_value, source, event_id,
+        first_seen, last_seen, merged, reason)
+    SELECT workspace, h.a_type, h.a_value, h.b_type, h.b_value, h.source, h.event_id, h.first_seen, h.last_seen,
+        false, cut_edges.reason
+    FROM held h WHERE cut_edges.reason IS NOT NULL),
+cut AS (
+    UPDATE cdp_internal.identity_edges e SET merged = false, reason = cut_edges.reason FROM given g
+    WHERE cut_edges.reason IS NOT NULL AND e.workspace_id = workspace AND e.a_type = g.at AND e.a_value = g.av
+        AND e.b_type = g.bt AND e.b_value = g.bv
+    RETURNING 1),
+gone AS (
+    DELETE FROM cdp_internal.identity_edges e USING given g
+    WHERE cut_edges.reason IS NULL AND e.workspace_id = workspace AND e.a_type = g.at AND e.a_value = g.av
+        AND e.b_type = g.bt AND e.b_value = g.bv
+    RETURNING 1)
+SELECT (SELECT count(*) FROM held) + (SELECT count(*) FROM cut) + (SELECT count(*) FROM gone)
 $$;
 
 CREATE TABLE cdp.identity_changes (
@@ -1480,9 +1555,9 @@ BEGIN
     DELETE FROM cdp.rejected_events r WHERE r.workspace_id = ws
       AND EXISTS (SELECT FROM unnest(vals) AS v WHERE strpos(lower(r.raw), lower(v)) > 0);
     GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('rejected_events', n);
-    DELETE FROM cdp.identity_edges e USING cdp_internal.edges_touching(ws, types, vals) t
-    WHERE e.workspace_id = ws AND (e.a_type, e.a_value, e.b_type, e.b_value) = (t.a_type, t.a_value, t.b_type, t.b_value);
-    GET DIAGNOSTICS n = ROW_COUNT; counts := counts || jsonb_build_object('identity_edges', n);
+    SELECT cdp_internal.cut_edges(ws, array_agg(t.a_type), array_agg(t.a_value), array_agg(t.b_type), array_agg(t.b_value), NULL)
+    INTO n FROM cdp_internal.edges_touching(ws, types, vals) t;
+    counts := counts || jsonb_build_object('identity_edges', n);
     DELETE FROM cdp.identity_changes c WHERE c.workspace_id = ws
       AND (c.profile_id = ANY (person) OR c.other_profile_id = ANY (person)
            OR (c.a_type, c.a_value) IN (SELECT * FROM unnest(types, vals)) OR (c.b_type, c.b_value) IN (SELECT * FROM unnest(types, vals)));
@@ -1564,9 +1639,7 @@ BEGIN
         'identity_edges', coalesce((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.first_seen, g.a_value, g.b_value)
                                     FROM (SELECT array_agg(i.id_type) AS t, array_agg(i.id_value) AS v FROM cdp.identifiers i
                                           WHERE i.workspace_id = ws AND i.profile_id = ANY (person)) ids
-                                    CROSS JOIN cdp_internal.edges_touching(ws, ids.t, ids.v) t
-                                    JOIN cdp.identity_edges g ON g.workspace_id = ws AND (g.a_type, g.a_value, g.b_type, g.b_value)
-                                                               = (t.a_type, t.a_value, t.b_type, t.b_value)), '[]'),
+                                    CROSS JOIN cdp_internal.edges_touching(ws, ids.t, ids.v) g), '[]'),
         'consent', coalesce((SELECT jsonb_agg(to_jsonb(c) ORDER BY c.purpose) FROM cdp.consent c
                              WHERE c.workspace_id = ws AND c.profile_id = ANY (person)), '[]'),
         'segments', coalesce((SELECT jsonb_agg(jsonb_build_object('segment', s.name, 'entered_at', m.entered_at) ORDER BY s.name)
@@ -2370,6 +2443,19 @@ SELECT m.workspace_id, s.name AS segment, m.profile_id, m.entered_at
 FROM cdp.segment_members m JOIN cdp.segments s USING (segment_id)
 WHERE m.workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[]);
 COMMENT ON VIEW cdp_analyst.segment_members IS 'Who is in each segment, in the workspaces the current role reaches';
+
+-- Every identity edge (40_identity.sql: those held in identifiers' rows, and the others), of
+-- the workspaces the reader reaches, as a row policy on a table would show them: a role granted
+-- this view needs no grant on the tables under it.
+CREATE VIEW cdp.identity_edges AS
+SELECT workspace_id, a_type, a_value, b_type, b_value, source, event_id, first_seen, last_seen, merged, reason
+FROM cdp_internal.identity_edges
+WHERE workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[])
+UNION ALL
+SELECT workspace_id, a_type, a_value, b_type, b_value, source, event_id, first_seen, last_seen, true, NULL::text
+FROM cdp_internal.held_edges
+WHERE workspace_id = ANY ((SELECT cdp_internal.visible_workspaces())::integer[]);
+COMMENT ON VIEW cdp.identity_edges IS 'Pairs of identifiers seen together; merged or refused with a reason';
 
 GRANT USAGE ON SCHEMA cdp_analyst TO cdp_analyst;
 GRANT SELECT ON ALL TABLES IN SCHEMA cdp_analyst TO cdp_analyst;

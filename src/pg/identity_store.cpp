@@ -32,7 +32,10 @@ struct EdgeSeen {
     bool merged = false;
     std::string reason;
     bool new_end = false;  // an end was new to the graph: the edge cannot be stored yet
+    int held_by = -1;      // the row of its a end (0) or b end (1) holds it; -1: cdp_internal.identity_edges
 };
+
+constexpr size_t kNone = static_cast<size_t>(-1);
 
 struct IdentifierHash {
     size_t operator()(const Identifier& id) const noexcept {
@@ -59,6 +62,8 @@ struct StitchWork {
     std::map<Link, EdgeSeen> edges;
     std::vector<Link> candidates;  // distinct pairs the events link
     std::set<Link> cut;            // of those, cut by unlink or block
+    std::map<Link, int> stored_held;  // of those, held in an end's row: which end (0: a, 1: b)
+    std::vector<size_t> holds;        // per new identifier: the other end of the edge its row holds
     struct Merge {
         int64 survivor, absorbed;
         Identifier a, b;
@@ -92,7 +97,7 @@ void write_edges(StitchWork* w, int32 workspace, bool fresh, Statement* plan) {
           *reason = datums(total);
     int ne = 0;
     for (const auto& [key, edge] : w->edges) {
-        if (edge.new_end != fresh) continue;
+        if (edge.new_end != fresh || edge.held_by >= 0) continue;
         const Identifier &a = w->distinct[key.first], &b = w->distinct[key.second];
         at[ne] = text_datum(a.type);
         av[ne] = text_datum(a.value);
@@ -135,7 +140,7 @@ void write_edges(StitchWork* w, int32 workspace, bool fresh, Statement* plan) {
             "WITH up AS (SELECT at AS a_type, av AS a_value, bt AS b_type, bv AS b_value, s, e AS event_id, f, l,"
             "  m AS merged, nullif(r, '') AS reason"
             "  FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS u(at, av, bt, bv, s, e, f, l, m, r)),"
-            " ins AS (INSERT INTO cdp.identity_edges (workspace_id, a_type, a_value, b_type, b_value, source, event_id,"
+            " ins AS (INSERT INTO cdp_internal.identity_edges (workspace_id, a_type, a_value, b_type, b_value, source, event_id,"
             "  first_seen, last_seen, merged, reason)"
             "  SELECT $1, a_type, a_value, b_type, b_value, s, event_id, f, l, merged, reason FROM up)"
             CDP_REFUSED_CHANGE " FROM up WHERE NOT up.merged",
@@ -143,7 +148,7 @@ void write_edges(StitchWork* w, int32 workspace, bool fresh, Statement* plan) {
     } else {
         run(plan,
             "WITH up AS ("
-            " INSERT INTO cdp.identity_edges AS x (workspace_id, a_type, a_value, b_type, b_value, source, event_id,"
+            " INSERT INTO cdp_internal.identity_edges AS x (workspace_id, a_type, a_value, b_type, b_value, source, event_id,"
             "  first_seen, last_seen, merged, reason)"
             " SELECT $1, at, av, bt, bv, s, e, f, l, m, nullif(r, '')"
             " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS u(at, av, bt, bv, s, e, f, l, m, r)"
@@ -158,6 +163,40 @@ void write_edges(StitchWork* w, int32 workspace, bool fresh, Statement* plan) {
             11, argtypes, args);
     }
 #undef CDP_REFUSED_CHANGE
+}
+
+// Brings the first and last seen of the batch's stored edges held in identifiers' rows up to
+// date, where the batch moves them.
+void touch_held_edges(StitchWork* w, int32 workspace, Statement* plan) {
+    int total = static_cast<int>(w->edges.size());
+    Datum *ht = datums(total), *hv = datums(total), *ot = datums(total), *ov = datums(total), *first = datums(total),
+          *last = datums(total);
+    int ne = 0;
+    for (const auto& [key, edge] : w->edges) {
+        if (edge.new_end || edge.held_by < 0) continue;
+        const Identifier& holder = w->distinct[edge.held_by == 0 ? key.first : key.second];
+        const Identifier& other = w->distinct[edge.held_by == 0 ? key.second : key.first];
+        ht[ne] = text_datum(holder.type);
+        hv[ne] = text_datum(holder.value);
+        ot[ne] = text_datum(other.type);
+        ov[ne] = text_datum(other.value);
+        first[ne] = TimestampTzGetDatum(to_postgres(edge.first_seen));
+        last[ne] = TimestampTzGetDatum(to_postgres(edge.last_seen));
+        ++ne;
+    }
+    if (ne == 0) return;
+    Oid argtypes[] = {INT4OID,      TEXTARRAYOID,        TEXTARRAYOID,       TEXTARRAYOID,
+                      TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+    Datum args[] = {Int32GetDatum(workspace), text_array(ht, ne),          text_array(hv, ne),
+                    text_array(ot, ne),       text_array(ov, ne),          timestamptz_array(first, ne),
+                    timestamptz_array(last, ne)};
+    run(plan,
+        "UPDATE cdp.identifiers i SET via_first_seen = least(i.via_first_seen, u.f),"
+        " via_last_seen = greatest(i.via_last_seen, u.l)"
+        " FROM unnest($2, $3, $4, $5, $6, $7) AS u(ht, hv, ot, ov, f, l)"
+        " WHERE i.workspace_id = $1 AND i.id_type = u.ht AND i.id_value = u.hv AND i.via_type = u.ot"
+        "  AND i.via_value = u.ov AND (u.f < i.via_first_seen OR u.l > i.via_last_seen)",
+        7, argtypes, args);
 }
 
 }  // namespace
@@ -203,8 +242,8 @@ IdentityRules* load_identity_rules(int32 workspace, MemoryContext owner) {
 
 void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRules& rules,
                    std::vector<std::pair<int64, int64>>* moved) {
-    static Statement cut_plan, load_plan, counts_plan, ids_plan, profiles_plan, move_plan, new_edges_plan, edges_plan,
-        changes_plan;
+    static Statement stored_edges_plan, load_plan, counts_plan, ids_plan, profiles_plan, move_plan, new_edges_plan,
+        edges_plan, held_plan, changes_plan;
     const char* country = setting_phone_country != nullptr ? setting_phone_country : "";
     MemoryContext context = CurrentMemoryContext;
     StitchWork* w = make_context_owned<StitchWork>(context)->object;
@@ -277,9 +316,9 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
         }
     }
     // What the links need looked up, from the profiles of their ends:
-    // - cut edges (cdp.unlink, cdp.block_identifier), which stay cut whatever events say later.
-    //   Only an edge between two stored, unblocked identifiers can have been cut (a link with a
-    //   blocked end is refused as such), so only those are probed (`probed`: their places);
+    // - the edges between two stored, unblocked identifiers (`probed`: their places), as stored:
+    //   cut (cdp.unlink, cdp.block_identifier), which stay cut whatever events say later (an
+    //   edge with a blocked end is refused as such), or held in an end's row;
     // - the counts of the profiles a link may merge or add to: those of identifiers that some
     //   event links to a new identifier or to another profile (a batch of anonymous page views
     //   needs none, nor does a signed-in user's event linking two ids the profile holds).
@@ -312,16 +351,26 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
         Oid argtypes[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
         Datum args[] = {Int32GetDatum(workspace), text_array(at, nc), text_array(av, nc), text_array(bt, nc),
                         text_array(bv, nc)};
-        run(&cut_plan,
-            "SELECT u.ord::int FROM unnest($2, $3, $4, $5) WITH ORDINALITY AS u(at, av, bt, bv, ord)"
-            " CROSS JOIN LATERAL (SELECT 1 FROM cdp.identity_edges e WHERE e.workspace_id = $1 AND e.a_type = u.at"
-            "  AND e.a_value = u.av AND e.b_type = u.bt AND e.b_value = u.bv"
-            "  AND NOT e.merged AND e.reason IN ('unlinked', 'blocked') OFFSET 0) e",  // probes, as above
+        // k: -1 cut, 0 held by the a end's row, 1 by the b end's (an edge is in one place)
+        run(&stored_edges_plan,
+            "SELECT u.ord::int, e.k FROM unnest($2, $3, $4, $5) WITH ORDINALITY AS u(at, av, bt, bv, ord)"
+            " CROSS JOIN LATERAL (SELECT -1 AS k FROM cdp_internal.identity_edges e WHERE e.workspace_id = $1"
+            "  AND e.a_type = u.at AND e.a_value = u.av AND e.b_type = u.bt AND e.b_value = u.bv"
+            "  AND NOT e.merged AND e.reason IN ('unlinked', 'blocked')"
+            "  UNION ALL SELECT 0 FROM cdp.identifiers i WHERE i.workspace_id = $1 AND i.id_type = u.at"
+            "  AND i.id_value = u.av AND i.via_type = u.bt AND i.via_value = u.bv"
+            "  UNION ALL SELECT 1 FROM cdp.identifiers i WHERE i.workspace_id = $1 AND i.id_type = u.bt"
+            "  AND i.id_value = u.bv AND i.via_type = u.at AND i.via_value = u.av OFFSET 0) e",  // probes, as above
             5, argtypes, args);
         for (uint64 r = 0; r < SPI_processed; ++r) {
-            bool isnull;
-            int ord = DatumGetInt32(spi_value(r, 1, &isnull));
-            guarded([&] { w->cut.insert(w->candidates[probed[ord - 1]]); });
+            bool n1, n2;
+            int ord = DatumGetInt32(spi_value(r, 1, &n1));
+            int k = DatumGetInt32(spi_value(r, 2, &n2));
+            guarded([&] {
+                const Link& link = w->candidates[probed[ord - 1]];
+                if (k < 0) w->cut.insert(link);
+                else w->stored_held[link] = k;
+            });
         }
     }
 
@@ -378,6 +427,8 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
                 EdgeSeen& edge = it->second;
                 if (fresh) {
                     edge.new_end = w->existing_profile[ia] == 0 || w->existing_profile[ib] == 0;
+                    auto held = w->stored_held.find(key);
+                    if (held != w->stored_held.end()) edge.held_by = held->second;
                     edge.source = event_type_name(events[e].type);
                     edge.event_id = events[e].message_id;
                     edge.first_seen = events[e].timestamp;
@@ -388,6 +439,19 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
                 edge.merged = r.merged;
                 edge.reason = r.reason;
                 if (r.survivor != 0) w->merges.push_back({r.survivor, r.absorbed, a, b, std::string(events[e].message_id)});
+            }
+        }
+        // A merged edge with an end new to the graph is held in that end's row (the b end's
+        // first), if the row holds none yet; the others go to cdp_internal.identity_edges.
+        w->holds.assign(w->distinct.size(), kNone);
+        for (auto& [key, edge] : w->edges) {
+            if (!edge.new_end || !edge.merged) continue;
+            for (int end : {1, 0}) {
+                size_t holder = end == 1 ? key.second : key.first;
+                if (w->existing_profile[holder] != 0 || w->holds[holder] != kNone) continue;
+                w->holds[holder] = end == 1 ? key.first : key.second;
+                edge.held_by = end;
+                break;
             }
         }
         // Final profile per component: the oldest loaded profile in it, else a new one; new
@@ -452,38 +516,59 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
         }
     }
 
-    // New identifiers, with their profiles.
+    // New identifiers, with their profiles and the edges they hold ('' for none).
     {
-        Datum *types = datums(n), *values = datums(n), *prof = datums(n), *seen = datums(n), *evid = datums(n);
+        Datum *types = datums(n), *values = datums(n), *prof = datums(n), *seen = datums(n), *evid = datums(n),
+              *vt = datums(n), *vv = datums(n), *vs = datums(n), *ve = datums(n), *vf = datums(n), *vl = datums(n);
         int ni = 0;
         for (int i = 0; i < n; ++i) {
             if (w->existing_profile[i] != 0) continue;
             int64 p = 0;
-            guarded([&] { p = w->root_profile.at(w->graph->find(w->element[i])); });
+            const EdgeSeen* held = nullptr;
+            guarded([&] {
+                p = w->root_profile.at(w->graph->find(w->element[i]));
+                if (w->holds[i] != kNone) held = &w->edges.at(std::minmax(static_cast<size_t>(i), w->holds[i]));
+            });
             const Event& first = events[w->first_event[i]];
             types[ni] = text_datum(w->distinct[i].type);
             values[ni] = text_datum(w->distinct[i].value);
             prof[ni] = Int64GetDatum(p);
             seen[ni] = TimestampTzGetDatum(to_postgres(first.timestamp));
             evid[ni] = text_datum(first.message_id);
+            const Identifier* other = held != nullptr ? &w->distinct[w->holds[i]] : nullptr;
+            vt[ni] = text_datum(other != nullptr ? std::string_view(other->type) : std::string_view());
+            vv[ni] = text_datum(other != nullptr ? std::string_view(other->value) : std::string_view());
+            vs[ni] = text_datum(held != nullptr ? std::string_view(held->source) : std::string_view());
+            ve[ni] = text_datum(held != nullptr ? std::string_view(held->event_id) : std::string_view());
+            vf[ni] = TimestampTzGetDatum(to_postgres(held != nullptr ? held->first_seen : first.timestamp));
+            vl[ni] = TimestampTzGetDatum(to_postgres(held != nullptr ? held->last_seen : first.timestamp));
             ++ni;
         }
         if (ni > 0) {
-            Oid argtypes[] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
-            Datum args[] = {Int32GetDatum(workspace), text_array(types, ni),      text_array(values, ni),
-                            int8_array(prof, ni),     timestamptz_array(seen, ni), text_array(evid, ni)};
+            Oid argtypes[] = {INT4OID,      TEXTARRAYOID, TEXTARRAYOID,        INT8ARRAYOID,       TIMESTAMPTZARRAYOID,
+                              TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,        TEXTARRAYOID,       TEXTARRAYOID,
+                              TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+            Datum args[] = {Int32GetDatum(workspace),    text_array(types, ni), text_array(values, ni),
+                            int8_array(prof, ni),        timestamptz_array(seen, ni), text_array(evid, ni),
+                            text_array(vt, ni),          text_array(vv, ni),    text_array(vs, ni),
+                            text_array(ve, ni),          timestamptz_array(vf, ni), timestamptz_array(vl, ni)};
             run(&ids_plan,
-                "INSERT INTO cdp.identifiers (workspace_id, id_type, id_value, profile_id, first_seen, event_id)"
-                " SELECT $1, t, v, p, s, e FROM unnest($2, $3, $4, $5, $6) AS u(t, v, p, s, e)",
-                6, argtypes, args);
+                "INSERT INTO cdp.identifiers (workspace_id, id_type, id_value, profile_id, first_seen, event_id,"
+                " via_type, via_value, via_source, via_event_id, via_first_seen, via_last_seen)"
+                " SELECT $1, t, v, p, s, e, nullif(vt, ''), nullif(vv, ''), nullif(vs, ''), CASE WHEN vt <> '' THEN ve END,"
+                "  CASE WHEN vt <> '' THEN vf END, CASE WHEN vt <> '' THEN vl END"
+                " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS u(t, v, p, s, e, vt, vv, vs, ve, vf, vl)",
+                12, argtypes, args);
         }
     }
 
-    // Edges: inserted or brought up to date; a refused edge seen for the first time is recorded.
+    // Edges not held in a new identifier's row: inserted or brought up to date; a refused edge
+    // seen for the first time is recorded. Stored edges held in a row: brought up to date.
     // An edge with an end new to the graph is new itself (a stored edge's ends are stored, and
     // the identity lock keeps other sessions out): a plain insert, without the conflict check.
     write_edges(w, workspace, true, &new_edges_plan);
     write_edges(w, workspace, false, &edges_plan);
+    touch_held_edges(w, workspace, &held_plan);
 
     // Merges of existing profiles, in the order they happened.
     int nm = static_cast<int>(w->merges.size());
@@ -545,15 +630,22 @@ void select_profile_edges(int32 workspace, int64 profile_id) {
     Oid types[] = {INT4OID, INT8OID};
     Datum args[] = {Int32GetDatum(workspace), Int64GetDatum(profile_id)};
     // From the profile's identifiers (its index) to their edges (the primary key leads with the
-    // a end, which every edge inside the profile has there), the b end checked by a probe.
+    // a end, which every edge inside the profile has there) and the edges their rows hold, the
+    // other end checked by a probe.
     run(&plan,
-        "SELECT e.a_type, e.a_value, e.b_type, e.b_value, e.source, e.event_id, e.first_seen"
+        "SELECT * FROM ("
+        " SELECT e.a_type, e.a_value, e.b_type, e.b_value, e.source, e.event_id, e.first_seen"
         " FROM cdp.identifiers ia CROSS JOIN LATERAL ("
-        "  SELECT * FROM cdp.identity_edges e WHERE e.workspace_id = $1 AND e.a_type = ia.id_type"
+        "  SELECT * FROM cdp_internal.identity_edges e WHERE e.workspace_id = $1 AND e.a_type = ia.id_type"
         "   AND e.a_value = ia.id_value AND e.merged OFFSET 0) e"
         " WHERE ia.workspace_id = $1 AND ia.profile_id = $2"
         "  AND (SELECT ib.profile_id FROM cdp.identifiers ib WHERE ib.workspace_id = $1 AND ib.id_type = e.b_type"
         "       AND ib.id_value = e.b_value) = $2"
+        " UNION ALL"
+        " SELECT h.a_type, h.a_value, h.b_type, h.b_value, h.source, h.event_id, h.first_seen"
+        " FROM cdp_internal.held_edges h WHERE h.workspace_id = $1 AND h.profile_id = $2"
+        "  AND (SELECT ib.profile_id FROM cdp.identifiers ib WHERE ib.workspace_id = $1 AND ib.id_type = h.via_type"
+        "       AND ib.id_value = h.via_value) = $2) e"
         " ORDER BY e.first_seen, e.a_type, e.a_value, e.b_type, e.b_value",
         2, types, args);
 }

@@ -274,19 +274,19 @@ Datum cdp_unlink(PG_FUNCTION_ARGS) {
                     text_datum(b->value)};
     spi_run_replanned(&cut_plan,
                       // The edge is cut and the decision recorded (the split, if any, is recorded apart).
-                      "WITH cut AS (UPDATE cdp.identity_edges SET merged = false, reason = 'unlinked'"
-                      "  WHERE workspace_id = $1 AND a_type = $2 AND a_value = $3 AND b_type = $4 AND b_value = $5"
-                      "  RETURNING 1)"
+                      "WITH cut AS (SELECT cdp_internal.cut_edges($1, ARRAY[$2], ARRAY[$3], ARRAY[$4], ARRAY[$5],"
+                      "  'unlinked') AS n)"
                       " INSERT INTO cdp.identity_changes (workspace_id, kind, profile_id, a_type, a_value, b_type,"
                       "  b_value, reason)"
                       " SELECT $1, 'unlink', (SELECT profile_id FROM cdp.identifiers WHERE workspace_id = $1"
-                      "  AND id_type = $2 AND id_value = $3), $2, $3, $4, $5, 'unlinked by cdp.unlink' FROM cut",
+                      "  AND id_type = $2 AND id_value = $3), $2, $3, $4, $5, 'unlinked by cdp.unlink' FROM cut"
+                      " WHERE cut.n > 0",
                       5, types, args, nullptr, false);
     if (SPI_processed == 0)
         ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
                         errmsg("no edge between %s \"%s\" and %s \"%s\"", a->type.c_str(), a->value.c_str(),
                                b->type.c_str(), b->value.c_str()),
-                        errdetail("cdp.identity_edges holds no such pair in workspace %d.", workspace),
+                        errdetail("cdp.identity_edges shows no such pair in workspace %d.", workspace),
                         errhint("cdp.explain_identity shows the edges that join an identifier to its profile.")));
     int64 profile = profile_of(workspace, *a);
     int n = 0;
@@ -305,22 +305,24 @@ Datum cdp_block_identifier(PG_FUNCTION_ARGS) {
     lock_identity(workspace);
     int64 profile = profile_of(workspace, id);
     if (profile == 0) unknown_identifier(id);
-    static SPIPlanPtr block_plan = nullptr;
+    static SPIPlanPtr cut_plan = nullptr, block_plan = nullptr;
     Oid types[] = {INT4OID, TEXTOID, TEXTOID};
     Datum args[] = {Int32GetDatum(workspace), text_datum(id.type), text_datum(id.value)};
-    // Blocklisted, recorded, detached from its profile, and its edges cut.
+    // Its edges cut (found while it still has its profile), then blocklisted, recorded and
+    // detached from its profile.
+    spi_run_replanned(&cut_plan,
+                      "SELECT cdp_internal.cut_edges($1, array_agg(t.a_type), array_agg(t.a_value), array_agg(t.b_type),"
+                      "  array_agg(t.b_value), 'blocked')"
+                      " FROM cdp_internal.edges_touching($1, ARRAY[$2], ARRAY[$3]) t",
+                      3, types, args, nullptr, false);
     spi_run_replanned(&block_plan,
                    "WITH b AS (INSERT INTO cdp.identity_blocklist (workspace_id, id_type, value) VALUES ($1, $2, $3)"
                    "  ON CONFLICT DO NOTHING RETURNING 1),"
                    " l AS (INSERT INTO cdp.identity_changes (workspace_id, kind, profile_id, a_type, a_value, reason)"
                    "  SELECT $1, 'block', profile_id, $2, $3, 'blocked by cdp.block_identifier' FROM cdp.identifiers"
-                   "  WHERE workspace_id = $1 AND id_type = $2 AND id_value = $3 RETURNING 1),"
-                   " i AS (UPDATE cdp.identifiers SET profile_id = NULL"
                    "  WHERE workspace_id = $1 AND id_type = $2 AND id_value = $3 RETURNING 1)"
-                   " UPDATE cdp.identity_edges e SET merged = false, reason = 'blocked'"
-                   " FROM cdp_internal.edges_touching($1, ARRAY[$2], ARRAY[$3]) t"
-                   " WHERE e.workspace_id = $1 AND e.a_type = t.a_type AND e.a_value = t.a_value"
-                   "  AND e.b_type = t.b_type AND e.b_value = t.b_value",
+                   " UPDATE cdp.identifiers SET profile_id = NULL"
+                   " WHERE workspace_id = $1 AND id_type = $2 AND id_value = $3",
                    3, types, args, nullptr, false);
     int n = 0;
     ProfilePart* parts = split_profile(workspace, profile, id, id, "blocked", &n);

@@ -72,7 +72,7 @@ SELECT cdp_internal.pseudonymise_traits(:wa, '{"email": 5, "plan": "pro"}') AS e
 -- its workspace's rows only.
 CREATE ROLE access_test_bi_a LOGIN;
 GRANT USAGE ON SCHEMA cdp TO access_test_bi_a;
-GRANT SELECT ON cdp.events, cdp.profiles TO access_test_bi_a;
+GRANT SELECT ON cdp.events, cdp.profiles, cdp.identity_edges TO access_test_bi_a;
 INSERT INTO cdp.workspace_grants (role_name, workspace_id) VALUES ('access_test_bi_a', :wa);
 -- Even granted tenant B's audience view, it sees none of B's members through it.
 SELECT cdp.create_segment('everyone', 'true', workspace_id => :wb) AS b_members;
@@ -93,8 +93,11 @@ SELECT bool_or(line ~ 'InitPlan') AS once_per_query, NOT bool_or(line ~ 'SubPlan
 FROM plan_lines('SELECT count(*) FROM cdp.events') AS line;
 SELECT count(*) AS b_rows FROM cdp.events WHERE workspace_id = :wb;
 SELECT count(*) AS b_profiles FROM cdp.profiles WHERE workspace_id = :wb;
+-- The identity edges are a view over the extension's own tables, and show the same.
+SELECT count(*) AS edges_seen, bool_and(workspace_id = :wa) AS all_own FROM cdp.identity_edges;
 RESET ROLE;
-REVOKE ALL ON cdp.events, cdp.profiles, cdp.segment_members, cdp.profile_records, :b_view FROM access_test_bi_a;
+SELECT count(*) AS b_edges_exist FROM cdp.identity_edges WHERE workspace_id = :wb;
+REVOKE ALL ON cdp.events, cdp.profiles, cdp.identity_edges, cdp.segment_members, cdp.profile_records, :b_view FROM access_test_bi_a;
 REVOKE USAGE ON SCHEMA cdp, cdp_audiences FROM access_test_bi_a;
 SELECT cdp.drop_segment('everyone', :wb) AS exits;
 DROP ROLE access_test_bi_a;

@@ -30,6 +30,24 @@ FROM cdp.identity_changes WHERE kind = 'merge';
 SELECT step, from_type, from_value, to_type, to_value, source, event_id
 FROM cdp.explain_identity('anonymous_id', 'sarah-laptop');
 
+-- Where her edges are kept. An edge that brings a new identifier into the graph is held in
+-- that identifier's row: her user id, new at login, holds its edge to the laptop (the first of
+-- its edges in key order). The phone's edge came in the same batch, when her user id held one
+-- already and the phone was stored: it has a row of its own. So has the refused edge to her
+-- email, which an earlier test stored for another user id.
+SELECT e.a_value, e.b_value, e.source, e.event_id, e.merged, e.reason, coalesce(h.id_value, '(own row)') AS held_by
+FROM cdp.identity_edges e LEFT JOIN cdp.identifiers h
+  ON h.via_value IS NOT NULL AND (h.id_value, h.via_value) IN ((e.a_value, e.b_value), (e.b_value, e.a_value))
+WHERE 'sarah' IN (e.a_value, e.b_value) ORDER BY 1;
+-- Seen again, a held edge's last seen moves forward, never back, and it stays where it is.
+SELECT * FROM cdp.ingest('[
+  {"type":"track","event":"Viewed","userId":"sarah","anonymousId":"sarah-laptop","messageId":"seen-1","timestamp":"2026-11-23T08:00:00Z"},
+  {"type":"track","event":"Viewed","userId":"sarah","anonymousId":"sarah-laptop","messageId":"seen-2","timestamp":"2026-11-22T08:00:00Z"}]');
+SELECT * FROM cdp.ingest('{"type":"track","event":"Viewed","userId":"sarah","anonymousId":"sarah-laptop","messageId":"seen-3","timestamp":"2026-11-21T10:00:00Z"}');
+SELECT first_seen, last_seen, (SELECT via_value FROM cdp.identifiers WHERE id_value = 'sarah') AS held_by_sarah_to,
+       (SELECT count(*) FROM cdp_internal.identity_edges WHERE a_value = 'sarah-laptop') AS own_rows
+FROM cdp.identity_edges WHERE a_value = 'sarah-laptop' AND b_value = 'sarah';
+
 -- A shared kiosk: twenty people log in on one device. A profile holds one user_id, so the
 -- device stays with the first; the other nineteen get profiles of their own, and each refused
 -- edge is kept with its reason.
@@ -141,6 +159,16 @@ SELECT count(*) AS nodes, count(DISTINCT component) AS components,
        count(*) FILTER (WHERE (node, component) NOT IN (SELECT * FROM chain_expected)) AS wrong
 FROM cdp.connected_components('SELECT a, b FROM chain_edges');
 RESET max_parallel_workers_per_gather;
+
+-- Unlinking an edge held in a row: Omar's user id, new with his phone, holds its edge to it.
+-- The edge leaves the row for a row of its own, cut, and the phone leaves his profile.
+SELECT * FROM cdp.ingest('{"type":"identify","userId":"omar","anonymousId":"omar-phone","messageId":"omar-1","timestamp":"2026-11-24T08:00:00Z"}');
+SELECT id_value, via_type, via_value FROM cdp.identifiers WHERE id_value IN ('omar', 'omar-phone') ORDER BY 1;
+SELECT profile_id = cdp.resolve('user_id', 'omar') AS kept_by_omar, identifiers
+FROM cdp.unlink('anonymous_id', 'omar-phone', 'user_id', 'omar') ORDER BY 2 DESC, 1 DESC;
+SELECT a_value, b_value, merged, reason, event_id, first_seen FROM cdp_internal.identity_edges WHERE b_value = 'omar';
+SELECT count(*) AS rows_holding_it FROM cdp.identifiers WHERE via_value IS NOT NULL AND 'omar' IN (id_value, via_value);
+SELECT cdp.same_person('user_id', 'omar', 'anonymous_id', 'omar-phone') AS still_linked;
 
 -- Bad calls: clear errors, and the session goes on.
 SELECT * FROM cdp.unlink('user_id', 'sarah', 'user_id', 'nobody');
