@@ -555,7 +555,8 @@ void stitch_events(std::vector<Event>& events, int32 workspace, const IdentityRu
             run(&ids_plan,
                 "INSERT INTO cdp.identifiers (workspace_id, id_type, id_value, profile_id, first_seen, event_id,"
                 " via_type, via_value, via_source, via_event_id, via_first_seen, via_last_seen)"
-                " SELECT $1, t, v, p, s, e, nullif(vt, ''), nullif(vv, ''), nullif(vs, ''), CASE WHEN vt <> '' THEN ve END,"
+                " SELECT $1, t, v, p, s, e, nullif(vt, ''), CASE WHEN vt <> '' THEN vv END, CASE WHEN vt <> '' THEN vs END,"
+                "  CASE WHEN vt <> '' THEN ve END,"
                 "  CASE WHEN vt <> '' THEN vf END, CASE WHEN vt <> '' THEN vl END"
                 " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS u(t, v, p, s, e, vt, vv, vs, ve, vf, vl)",
                 12, argtypes, args);
