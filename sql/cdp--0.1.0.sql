@@ -344,7 +344,6 @@ SELECT i.workspace_id, i.id_type, i.id_value, i.profile_id, i.via_type, i.via_va
 FROM cdp.identifiers i CROSS JOIN LATERAL (SELECT (i.id_type, i.id_value) < (i.via_type, i.via_value) AS holder_first) o
 WHERE i.via_type IS NOT NULL;
 
-
 -- The edges with an end among the given identifiers (types[i], vals[i]), whole: by the a end
 -- (the primary key), refused ones by the b end (their index), merged ones by the b end from
 -- the a ends of the b end's profile; held ones by their holder, and by the other end from the
